@@ -1,0 +1,231 @@
+"""One typed configuration assembled from layers; a bad value is reported by its dotted field name.
+
+Precedence, highest first: command-line flags > LABCTL_* environment > project file (./labctl.toml
+or --config FILE) > user file (<config dir>/config.toml) > CLOUDSDK_COMPUTE_ZONE (zone only) >
+configs/defaults.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from labctl.errors import ConfigError
+from labctl.models import Provisioning
+from labctl.naming import check_labels, label_value
+from labctl.resources import data_path
+
+PROJECT_FILE = "labctl.toml"
+ENV_PREFIX = "LABCTL_"
+# Short environment names for the settings people change most; any other field is reachable as
+# LABCTL_<SECTION>__<FIELD> (double underscore between levels), e.g. LABCTL_COURSE__GPU__COUNT=2.
+ENV_ALIASES = {
+    "LABCTL_PROJECT": ("gcp", "project"),
+    "LABCTL_ZONE": ("course", "zone"),
+    "LABCTL_COURSE": ("course", "name"),
+}
+# Environment variables that are not settings.
+ENV_NOT_SETTINGS = {"LABCTL_CONFIG_DIR", "LABCTL_DEBUG", "LABCTL_PROVIDER"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GpuConfig(_Strict):
+    enabled: bool = True
+    type: str = "nvidia-tesla-p100"
+    count: int = Field(1, ge=1, le=8)
+
+
+class BootDiskConfig(_Strict):
+    size_gb: int = Field(100, ge=10, le=65536)
+    image_family: str = Field(min_length=1)
+    image_project: str = Field(min_length=1)
+
+
+class CourseConfig(_Strict):
+    name: str = Field(min_length=1, max_length=63)
+    zone: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+    fallback_zones: list[str] = []
+    machine_type: str = Field(min_length=1)
+    provisioning: Provisioning = Provisioning.SPOT
+    termination_action: Literal["STOP", "DELETE"] = "STOP"
+    idle_shutdown_minutes: int = Field(60, ge=0, le=10080)
+    startup_script: str = ""
+    ssh_key_days: int = Field(30, ge=1, le=365)
+    gpu: GpuConfig = GpuConfig()
+    boot_disk: BootDiskConfig
+    labels: dict[str, str] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_label_safe(cls, value: str) -> str:
+        if label_value(value) != value:
+            raise ValueError(
+                f"must be lowercase letters, digits, '-' or '_' (e.g. {label_value(value)!r})"
+            )
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        try:
+            return check_labels(value)
+        except ConfigError:
+            raise
+        except Exception as exc:  # InvalidInput from naming: keep its explanation
+            raise ValueError(str(exc)) from None
+
+
+class GcpConfig(_Strict):
+    project: str = ""
+
+
+class Settings(_Strict):
+    gcp: GcpConfig = GcpConfig()
+    course: CourseConfig
+
+    @property
+    def allowed_zones(self) -> list[str]:
+        """The configured zone first, then the fallbacks, without repeats."""
+        return list(dict.fromkeys([self.course.zone, *self.course.fallback_zones]))
+
+
+def config_dir() -> Path:
+    """labctl's per-user directory (config file, SSH key, known hosts)."""
+    override = os.environ.get("LABCTL_CONFIG_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "labctl"
+
+
+def load_settings(
+    *, config_file: Path | None = None, flags: Mapping[str, Any] | None = None
+) -> Settings:
+    """Merge every layer and validate once. `flags` uses dotted keys: {"course.zone": "..."}."""
+    layers: list[tuple[str, dict[str, Any]]] = [
+        ("configs/defaults.toml", _read_toml(data_path("configs/defaults.toml")))
+    ]
+    cloudsdk_zone = os.environ.get("CLOUDSDK_COMPUTE_ZONE")
+    if cloudsdk_zone:
+        layers.append(("CLOUDSDK_COMPUTE_ZONE", {"course": {"zone": cloudsdk_zone}}))
+    user_file = config_dir() / "config.toml"
+    if user_file.is_file():
+        layers.append((str(user_file), _read_toml(user_file)))
+    project_file = config_file or Path(PROJECT_FILE)
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file not found: {config_file}")
+    if project_file.is_file():
+        layers.append((str(project_file), _read_toml(project_file)))
+    layers.append(("environment", _env_layer(os.environ)))
+    layers.append(("flags", _nest({k: v for k, v in (flags or {}).items() if v is not None})))
+
+    merged: dict[str, Any] = {}
+    for _, layer in layers:
+        _deep_merge(merged, layer)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc), hint=_where(exc, layers)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key in ENV_NOT_SETTINGS:
+            continue
+        if key in ENV_ALIASES:
+            flat[".".join(ENV_ALIASES[key])] = value
+        elif "__" in key:
+            path = key[len(ENV_PREFIX) :].lower().split("__")
+            flat[".".join(path)] = _env_value(value)
+    return _nest(flat)
+
+
+def _env_value(value: str) -> Any:
+    """Lists are comma-separated in the environment: LABCTL_COURSE__FALLBACK_ZONES=a,b."""
+    return [v.strip() for v in value.split(",") if v.strip()] if "," in value else value
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _deep_merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+_MESSAGES = {
+    "greater_than_equal": "must be >= {ge}",
+    "less_than_equal": "must be <= {le}",
+    "extra_forbidden": "unknown setting (check the spelling)",
+    "missing": "is required",
+    "int_parsing": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "enum": "must be one of {expected}",
+    "literal_error": "must be one of {expected}",
+    "string_pattern_mismatch": "does not look like a zone (e.g. us-central1-c)",
+}
+
+
+def _describe(exc: ValidationError) -> str:
+    """'course.gpu.count: must be >= 1, got 0' (all problems, separated by '; ')."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"])
+        template = _MESSAGES.get(err["type"])
+        ctx = err.get("ctx") or {}
+        message = template.format(**ctx) if template else err["msg"].removeprefix("Value error, ")
+        got = "" if err["type"] in ("missing", "extra_forbidden") else f", got {_show(err['input'])}"
+        parts.append(f"{field}: {message}{got}")
+    return "; ".join(parts)
+
+
+def _show(value: Any) -> str:
+    """Numbers read from the environment arrive as strings; show them as the user typed them."""
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return value
+    return repr(value)
+
+
+def _where(exc: ValidationError, layers: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Name the layer that set the first bad field, so the user knows which file to edit."""
+    loc = exc.errors(include_url=False)[0]["loc"]
+    for source, layer in reversed(layers):
+        node: Any = layer
+        for part in loc:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            return f"set by {source}"
+    return None

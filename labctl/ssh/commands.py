@@ -1,0 +1,258 @@
+"""One entry point per SSH command (tunnel jupyter/port, vm ssh, ssh-key add), on plain values.
+
+The CLI looks the VM up through the provider, fills a `VmAccess`, calls one function here
+and prints the result; nothing in this module knows about Typer or Google APIs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import paramiko
+
+from labctl.ssh.connect import DEFAULT_CONNECT_TIMEOUT, IapTarget, SshTarget, open_transport
+from labctl.ssh.errors import SshAuthFailed, SshConnectError
+from labctl.ssh.exec import openssh_argv, run_command
+from labctl.ssh.hostkeys import (
+    ConfirmHostKey,
+    HostKeyVerifier,
+    KnownHosts,
+    host_alias,
+    parse_guest_attribute_host_keys,
+)
+from labctl.ssh.jupyter import (
+    DEFAULT_JUPYTER_PORT,
+    DEFAULT_WAIT,
+    JUPYTER_LIST_COMMANDS,
+    JupyterServer,
+    Progress,
+    wait_for_jupyter,
+)
+from labctl.ssh.keys import (
+    KeyPair,
+    default_key_path,
+    ensure_key_pair,
+    load_identity,
+    merge_ssh_keys,
+)
+from labctl.ssh.tunnel import BoundForward, EventFn, ForwardSpec, Tunnel, parse_forward_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VmAccess:
+    """How to reach one VM: filled by the CLI from its options and the provider's `Vm`.
+
+    `host_keys` is the VM's `hostkeys/` guest attributes (`{"ssh-ed25519": BASE64, ...}`),
+    empty when guest attributes are disabled.
+    """
+
+    vm_name: str
+    instance_id: int | str
+    host: str  # external IP; ignored with `iap`
+    user: str
+    config_dir: Path
+    port: int = 22
+    identity: Path | None = None  # --identity; default: labctl's key in config_dir
+    host_keys: Mapping[str, str] = field(default_factory=dict)
+    accept_new_host_key: bool = False
+    confirm_host_key: ConfirmHostKey | None = None
+    iap: IapTarget | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    @property
+    def alias(self) -> str:
+        return host_alias(self.instance_id)
+
+    @property
+    def known_hosts(self) -> KnownHosts:
+        return KnownHosts.in_config_dir(self.config_dir)
+
+    def key_pair(self) -> KeyPair:
+        if self.identity is not None:
+            return load_identity(self.identity)
+        return ensure_key_pair(self.config_dir)
+
+    def key_path(self) -> Path:
+        return self.identity if self.identity is not None else default_key_path(self.config_dir)
+
+
+def connector(access: VmAccess) -> Callable[[], paramiko.Transport]:
+    """A function opening a fresh verified transport per call (the tunnel reconnects with it)."""
+    target = SshTarget(
+        host=access.host,
+        user=access.user,
+        pkey=access.key_pair().pkey,
+        port=access.port,
+        iap=access.iap,
+        vm_name=access.vm_name,
+        connect_timeout=access.connect_timeout,
+    )
+    verifier = HostKeyVerifier(
+        access.known_hosts,
+        access.alias,
+        published=parse_guest_attribute_host_keys(access.host_keys),
+        accept_new=access.accept_new_host_key,
+        confirm=access.confirm_host_key,
+        vm_name=access.vm_name,
+    )
+    return lambda: open_transport(target, verifier)
+
+
+@dataclass
+class JupyterTunnel:
+    """A running tunnel to the VM's Jupyter. `url` holds the token: show it, never log it."""
+
+    tunnel: Tunnel
+    server: JupyterServer
+    local_port: int
+    url: str = field(repr=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.tunnel.wait(timeout)
+
+    def stop(self) -> None:
+        self.tunnel.stop()
+
+
+def _remote_host(server: JupyterServer) -> str:
+    host = urllib.parse.urlsplit(server.url).hostname or ""
+    # A wildcard bind or an empty host means "every interface"; loopback reaches it.
+    return "localhost" if host in ("", "0.0.0.0", "::", "*") else host
+
+
+def tunnel_jupyter(
+    access: VmAccess,
+    *,
+    local_port: int = DEFAULT_JUPYTER_PORT,
+    wait_timeout: float = DEFAULT_WAIT,
+    jupyter_commands: Sequence[str] = JUPYTER_LIST_COMMANDS,
+    on_progress: Progress | None = None,
+    on_event: EventFn | None = None,
+) -> JupyterTunnel:
+    """`labctl tunnel jupyter VM`: connect, wait for Jupyter, forward 127.0.0.1:local_port to it.
+
+    Returns a started tunnel; the caller prints `url`, optionally opens a browser, then
+    `wait()`s until Ctrl-C and `stop()`s. `local_port` moves to the next free port if busy.
+    """
+    connect = connector(access)
+    transport = connect()
+    try:
+        server = wait_for_jupyter(
+            lambda: transport,
+            timeout=wait_timeout,
+            commands=jupyter_commands,
+            on_progress=on_progress,
+            vm_name=access.vm_name,
+        )
+        tunnel = Tunnel(
+            connect,
+            [ForwardSpec(local_port, server.port, _remote_host(server))],
+            transport=transport,
+            on_event=on_event,
+        )
+        bound = tunnel.start()[0]
+    except BaseException:
+        transport.close()
+        raise
+    return JupyterTunnel(tunnel, server, bound.local_port, server.browser_url(bound.local_port))
+
+
+def tunnel_ports(
+    access: VmAccess, specs: Sequence[str], *, on_event: EventFn | None = None
+) -> tuple[Tunnel, list[BoundForward]]:
+    """`labctl tunnel port VM 6006:6006 8080:80`: several forwards on one SSH connection."""
+    forwards = [parse_forward_spec(s) for s in specs]
+    tunnel = Tunnel(connector(access), forwards, on_event=on_event)
+    return tunnel, tunnel.start()
+
+
+def vm_ssh_run(
+    access: VmAccess,
+    command: Sequence[str],
+    *,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+    timeout: float | None = None,
+) -> int:
+    """`labctl vm ssh VM -- COMMAND...`: run it, stream its output, return its exit code.
+
+    Words are joined with spaces and run by the remote shell, as OpenSSH does, so
+    `-- 'cd x && make'` works.
+    """
+    transport = connector(access)()
+    try:
+        return run_command(
+            transport, " ".join(command), stdout=stdout, stderr=stderr, timeout=timeout
+        )
+    finally:
+        transport.close()
+
+
+def vm_ssh_interactive_argv(access: VmAccess) -> list[str]:
+    """`labctl vm ssh VM`: argv for the system `ssh`, to `os.execvp` into.
+
+    Connects once with paramiko first so the host key is verified and recorded (OpenSSH
+    then runs with StrictHostKeyChecking=yes) and a missing key gives labctl's own error.
+    """
+    connector(access)().close()
+    return openssh_argv(
+        host=access.host,
+        user=access.user,
+        key_path=access.key_path(),
+        known_hosts_path=access.known_hosts.path,
+        alias=access.alias,
+        port=access.port,
+        iap=access.iap,
+    )
+
+
+def ssh_key_add(
+    existing_ssh_keys: str,
+    *,
+    user: str,
+    config_dir: Path,
+    identity: Path | None = None,
+    expire_on: datetime | None = None,
+    now: datetime | None = None,
+) -> str:
+    """`labctl ssh-key add VM`: the new `ssh-keys` metadata value with labctl's key for `user`.
+
+    The CLI reads the instance metadata (value and fingerprint), calls this, writes the
+    result with the fingerprint, then calls `wait_for_ssh_key`.
+    """
+    pair = load_identity(identity) if identity is not None else ensure_key_pair(config_dir)
+    return merge_ssh_keys(
+        existing_ssh_keys, user, pair.public_openssh, expire_on=expire_on, now=now
+    )
+
+
+def wait_for_ssh_key(
+    access: VmAccess,
+    *,
+    timeout: float = 90.0,
+    interval: float = 3.0,
+    on_progress: Progress | None = None,
+) -> None:
+    """Poll until the VM accepts the key (the guest agent applies metadata within ~a minute)."""
+    connect = connector(access)
+    start = time.monotonic()
+    while True:
+        try:
+            connect().close()
+            return
+        except (SshAuthFailed, SshConnectError) as exc:
+            elapsed = time.monotonic() - start
+            if elapsed + interval > timeout:
+                raise
+            if on_progress is not None:
+                on_progress(elapsed, f"waiting for the key to reach the VM ({exc.message})")
+        time.sleep(interval)

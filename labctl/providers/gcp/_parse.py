@@ -1,0 +1,118 @@
+"""Compute Engine REST JSON (camelCase resources) -> labctl records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from labctl.models import (
+    STATE_FROM_GCE,
+    Disk,
+    Gpu,
+    MachineType,
+    Provisioning,
+    Vm,
+    VmState,
+)
+
+
+def last_segment(url: object) -> str:
+    """ ".../zones/us-central1-c" -> "us-central1-c" (also for short names)."""
+    return str(url or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def parse_timestamp(text: object) -> datetime | None:
+    """RFC 3339 as Compute writes it ("2024-05-01T10:00:00.123-07:00"); None if absent or odd."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def metadata_items(resource: Mapping[str, Any]) -> dict[str, str]:
+    items = (resource.get("metadata") or {}).get("items") or []
+    return {str(i["key"]): str(i.get("value", "")) for i in items if "key" in i}
+
+
+def provisioning_of(scheduling: Mapping[str, Any]) -> Provisioning:
+    if scheduling.get("provisioningModel") == "SPOT":
+        return Provisioning.SPOT
+    if scheduling.get("preemptible"):
+        return Provisioning.PREEMPTIBLE
+    return Provisioning.STANDARD
+
+
+def parse_vm(item: Mapping[str, Any]) -> Vm:
+    status = str(item.get("status", ""))
+    accelerators = item.get("guestAccelerators") or []
+    gpu = None
+    if accelerators:
+        first = accelerators[0]
+        gpu = Gpu(
+            type=last_segment(first.get("acceleratorType")),
+            count=int(first.get("acceleratorCount", 1)),
+        )
+    interfaces = item.get("networkInterfaces") or [{}]
+    nic = interfaces[0] if interfaces else {}
+    access = nic.get("accessConfigs") or [{}]
+    return Vm(
+        name=str(item["name"]),
+        zone=last_segment(item.get("zone")),
+        id=str(item.get("id", "")),
+        state=STATE_FROM_GCE.get(status, VmState.UNKNOWN),
+        status=status,
+        machine_type=last_segment(item.get("machineType")),
+        provisioning=provisioning_of(item.get("scheduling") or {}),
+        gpu=gpu,
+        external_ip=(access[0] if access else {}).get("natIP") or None,
+        internal_ip=nic.get("networkIP") or None,
+        created=parse_timestamp(item.get("creationTimestamp")),
+        labels=dict(item.get("labels") or {}),
+        metadata=metadata_items(item),
+    )
+
+
+def parse_disk(item: Mapping[str, Any]) -> Disk:
+    return Disk(
+        name=str(item["name"]),
+        zone=last_segment(item.get("zone")),
+        size_gb=int(item.get("sizeGb", 0)),
+        users=tuple(last_segment(u) for u in item.get("users") or ()),
+        labels=dict(item.get("labels") or {}),
+        created=parse_timestamp(item.get("creationTimestamp")),
+    )
+
+
+def parse_machine_type(item: Mapping[str, Any], zone: str) -> MachineType:
+    return MachineType(
+        name=str(item["name"]),
+        zone=last_segment(item.get("zone")) or zone,
+        cpus=int(item.get("guestCpus", 0)),
+        memory_mb=int(item.get("memoryMb", 0)),
+    )
+
+
+def parse_guest_attributes(body: Mapping[str, Any]) -> dict[str, str]:
+    """getGuestAttributes -> {"namespace/key": value}."""
+    items = (body.get("queryValue") or {}).get("items") or []
+    result: dict[str, str] = {}
+    for item in items:
+        key = f"{item.get('namespace', '')}/{item.get('key', '')}"
+        result[key] = str(item.get("value", ""))
+    if not items and body.get("variableKey"):  # a single-key query (variableKey=ns/key)
+        result[str(body["variableKey"])] = str(body.get("variableValue", ""))
+    return result
+
+
+def filter_expression(name: str | None, labels: Mapping[str, str] | None) -> str | None:
+    """Compute list filter: '(name = "x") (labels.k = "v")' (expressions are ANDed)."""
+    parts = [f'(name = "{name}")'] if name else []
+    parts += [f'(labels.{key} = "{value}")' for key, value in sorted((labels or {}).items())]
+    return " ".join(parts) or None
+
+
+def matches(resource_labels: Mapping[str, str], wanted: Mapping[str, str] | None) -> bool:
+    return all(resource_labels.get(k) == v for k, v in (wanted or {}).items())

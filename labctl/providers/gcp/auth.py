@@ -1,0 +1,167 @@
+"""Credentials, project and endpoint resolution for the Google Cloud providers."""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from labctl.errors import CredentialsError, InvalidInput
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+log = logging.getLogger(__name__)
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+COMPUTE_OVERRIDE_ENV = "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"
+DEFAULT_COMPUTE_URL = "https://compute.googleapis.com/compute/v1/"
+ADC_HINT = "run: gcloud auth application-default login"
+GCLOUD_TIMEOUT_S = 5.0
+
+
+def compute_endpoint_override() -> str | None:
+    """The Compute base URL gcloud would use instead of the public one, if set."""
+    return os.environ.get(COMPUTE_OVERRIDE_ENV) or None
+
+
+def compute_base_url(override: str | None) -> str:
+    """Base URL ending in '/', e.g. "http://127.0.0.1:8085/compute/v1/"."""
+    url = override or DEFAULT_COMPUTE_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def client_api_endpoint(base_url: str) -> str:
+    """google-cloud-compute's `api_endpoint`: scheme://host[:port]; it adds /compute/v1/ itself."""
+    parts = urlsplit(base_url)
+    if parts.path.rstrip("/") not in ("", "/compute/v1"):
+        log.warning(
+            "compute endpoint path %r is not /compute/v1/; mutations use /compute/v1/", parts.path
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def gcloud_config_dir() -> Path:
+    """gcloud's configuration directory (`CLOUDSDK_CONFIG`, else the per-user default)."""
+    configured = os.environ.get("CLOUDSDK_CONFIG")
+    if configured:
+        return Path(configured)
+    if os.name == "nt":
+        return Path(os.environ.get("APPDATA", Path.home())) / "gcloud"
+    return Path.home() / ".config" / "gcloud"
+
+
+def explicit_credentials_available() -> bool:
+    """True if a credentials file is configured: GOOGLE_APPLICATION_CREDENTIALS or gcloud ADC."""
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return True
+    return (gcloud_config_dir() / "application_default_credentials.json").is_file()
+
+
+def resolve_credentials(*, endpoint_override: str | None) -> tuple[Credentials, str | None]:
+    """(credentials, project google-auth found or None).
+
+    With an endpoint override (an emulator) and no credentials file, anonymous credentials are
+    used without calling google.auth.default(), which would probe the metadata server.
+    """
+    if endpoint_override and not explicit_credentials_available():
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials(), None
+
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
+
+    try:
+        credentials, project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    except DefaultCredentialsError as exc:
+        raise CredentialsError("no Google Cloud credentials found", hint=ADC_HINT) from exc
+    except GoogleAuthError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CredentialsError(
+            f"Google credentials could not be loaded: {first_line}", hint=ADC_HINT
+        ) from exc
+    return credentials, project
+
+
+def resolve_project(
+    flag: str | None,
+    config_value: str | None,
+    *,
+    auth_project: str | None = None,
+    use_gcloud: bool = True,
+) -> str:
+    """The project to use, first found wins.
+
+    --project flag, LABCTL_PROJECT, the labctl config value, GOOGLE_CLOUD_PROJECT (or the legacy
+    GCLOUD_PROJECT), the project google-auth returned, then gcloud's configured project
+    (CLOUDSDK_CORE_PROJECT, the active configuration file, finally `gcloud config get-value
+    project`).
+    """
+    candidates = (
+        flag,
+        os.environ.get("LABCTL_PROJECT"),
+        config_value,
+        os.environ.get("GOOGLE_CLOUD_PROJECT"),
+        os.environ.get("GCLOUD_PROJECT"),
+        auth_project,
+    )
+    for candidate in candidates:
+        if candidate and candidate.strip():
+            return candidate.strip()
+    if use_gcloud:
+        found = gcloud_project()
+        if found:
+            return found
+    raise InvalidInput(
+        "no project set",
+        hint="pass --project P, or run: gcloud config set project P",
+    )
+
+
+def gcloud_project() -> str | None:
+    """The project gcloud is configured with, read from its files first (fast), then asked."""
+    env = os.environ.get("CLOUDSDK_CORE_PROJECT")
+    if env:
+        return env.strip()
+    from_file = _gcloud_project_from_config_file()
+    if from_file:
+        return from_file
+    gcloud = shutil.which("gcloud")
+    if not gcloud:
+        return None
+    try:
+        done = subprocess.run(
+            [gcloud, "config", "get-value", "project"],
+            capture_output=True,
+            text=True,
+            timeout=GCLOUD_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.debug("gcloud config get-value project failed: %s", exc)
+        return None
+    value = done.stdout.strip()
+    return value if done.returncode == 0 and value and value != "(unset)" else None
+
+
+def _gcloud_project_from_config_file() -> str | None:
+    config_dir = gcloud_config_dir()
+    name = os.environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME")
+    if not name:
+        try:
+            name = (config_dir / "active_config").read_text().strip() or "default"
+        except OSError:
+            name = "default"
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(config_dir / "configurations" / f"config_{name}")
+    except configparser.Error:
+        return None
+    value = parser.get("core", "project", fallback="").strip()
+    return value or None

@@ -205,7 +205,9 @@ def _describe(exc: ValidationError) -> str:
         template = _MESSAGES.get(err["type"])
         ctx = err.get("ctx") or {}
         message = template.format(**ctx) if template else err["msg"].removeprefix("Value error, ")
-        got = "" if err["type"] in ("missing", "extra_forbidden") else f", got {_show(err['input'])}"
+        got = (
+            "" if err["type"] in ("missing", "extra_forbidden") else f", got {_show(err['input'])}"
+        )
         parts.append(f"{field}: {message}{got}")
     return "; ".join(parts)
 

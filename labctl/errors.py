@@ -1,4 +1,4 @@
-"""labctl's own error types: providers translate cloud errors into these, the CLI maps them to one line."""
+"""labctl's error types: providers translate cloud errors into these; the CLI prints one line."""
 
 from __future__ import annotations
 

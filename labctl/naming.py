@@ -74,7 +74,7 @@ def parse_labels(pairs: list[str]) -> dict[str, str]:
 
 
 def slugify(text: str, *, max_len: int = 63) -> str:
-    """Lowercase ASCII letters, digits and single dashes: 'Ana.María@uni.edu' -> 'ana-maria-uni-edu'."""
+    """ASCII lowercase, digits and single dashes: 'Ana.María@uni.edu' -> 'ana-maria-uni-edu'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     return slug[:max_len].rstrip("-")

@@ -41,7 +41,7 @@ class RetryPolicy:
             try:
                 return fn()
             except RETRYABLE as exc:
-                # Full jitter: spreads a class of 100 students' retries instead of synchronising them.
+                # Full jitter spreads a class of 100 students' retries instead of aligning them.
                 pause = self.rng.uniform(0, delay)
                 out_of_time = self.clock() - start + pause > self.deadline
                 if attempt == self.attempts or out_of_time:

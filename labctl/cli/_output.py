@@ -1,0 +1,99 @@
+"""Where output goes: data (tables, JSON) to stdout; progress, warnings and errors to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def escape(text: str) -> str:
+    """Make text safe for rich markup (names and messages may contain '[')."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Output:
+    def __init__(self, *, fmt: Format = Format.table, verbosity: int = 0) -> None:
+        self.fmt = fmt
+        self.verbosity = verbosity  # -1 quiet, 0 normal, 1+ verbose
+
+    # Consoles are made on first use (rich costs start-up time) and per command, so that tests'
+    # captured streams are the ones written to.
+    @cached_property
+    def stdout(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+    @cached_property
+    def stderr(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+    # -- data ----------------------------------------------------------------------------------
+    def table(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str = ""
+    ) -> None:
+        from rich.table import Table
+
+        table = Table(*columns, title=title or None, box=None, pad_edge=False, header_style="bold")
+        for row in rows:
+            table.add_row(*(escape("" if cell is None else str(cell)) for cell in row))
+        self.stdout.print(table)
+
+    def json(self, data: Any) -> None:
+        # Plain write, not rich: JSON must reach jq byte for byte.
+        sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+
+    def emit(self, data: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """One call for both formats: `data` for --format json, columns/rows for a table."""
+        if self.fmt is Format.json:
+            self.json(data)
+        else:
+            self.table(columns, rows)
+
+    # -- messages (stderr) -----------------------------------------------------------------------
+    def info(self, message: str) -> None:
+        if self.verbosity >= 0:
+            self.stderr.print(escape(message))
+
+    def success(self, message: str) -> None:
+        if self.verbosity >= 0:
+            self.stderr.print(f"[green]{escape(message)}[/green]")
+
+    def warn(self, message: str) -> None:
+        self.stderr.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        self.stderr.print(f"[red]error:[/red] {escape(message)}")
+        if hint:
+            self.stderr.print(f"  {escape(hint)}")
+
+    def next_step(self, *commands: str) -> None:
+        """End a command with the next useful one (only when a person is reading the table)."""
+        if self.verbosity >= 0 and self.fmt is Format.table and commands:
+            self.stderr.print("next: " + "  |  ".join(escape(c) for c in commands), style="dim")
+
+    @contextmanager
+    def spinner(self, message: str) -> Iterator[None]:
+        """A spinner on stderr around a slow call; silent when stderr is not a terminal or -q."""
+        if self.verbosity < 0 or not self.stderr.is_terminal:
+            yield
+            return
+        with self.stderr.status(escape(message)):
+            yield

@@ -1,0 +1,259 @@
+"""An in-memory ComputeProvider with an injectable clock and failure injection, for tests and demos.
+
+It raises the same labctl errors as the GCP provider, and goes through the same RetryPolicy, so
+the contract tests hold it to the real provider's behaviour.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from labctl import catalog
+from labctl.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    Stockout,
+    TransientError,
+)
+from labctl.models import Disk, Gpu, MachineType, Vm, VmSpec, VmState
+from labctl.providers.base import MetadataUpdate
+from labctl.retry import RetryPolicy
+
+T = TypeVar("T")
+
+
+@dataclass
+class FakeFaults:
+    """What to break. Counters go down as faults are served."""
+
+    stockout_zones: set[str] = field(default_factory=set)
+    # "GPUS_ALL_REGIONS" -> limit, or (region, metric) -> limit, e.g. ("us-central1", "CPUS").
+    quotas: dict[str | tuple[str, str], float] = field(default_factory=dict)
+    rate_limited_calls: int = 0  # the next N API calls answer "rate limit exceeded"
+    transient_calls: int = 0  # the next N API calls answer 503
+
+
+class FakeCompute:
+    def __init__(
+        self,
+        project: str = "demo",
+        *,
+        clock: Callable[[], datetime] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.project = project
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.retry = retry or RetryPolicy(sleep=lambda _: None)
+        self.faults = FakeFaults()
+        self.calls: list[str] = []  # API calls as a server would see them, retries included
+        self.insert_request_ids: list[str] = []
+        self._vms: dict[tuple[str, str], Vm] = {}
+        self._disks: dict[tuple[str, str], Disk] = {}
+        self._guest_attributes: dict[tuple[str, str], dict[str, str]] = {}
+        self._seen_requests: set[str] = set()
+        self._next_id = 1000
+        self._lock = threading.Lock()
+
+    # -- test helpers ----------------------------------------------------------------------------
+    def preempt(self, name: str, zone: str) -> None:
+        """What Compute does to a spot VM when it needs the capacity back."""
+        vm = self._vms[(zone, name)]
+        self._vms[(zone, name)] = replace(vm, state=VmState.STOPPED, status="TERMINATED")
+
+    def set_guest_attributes(self, name: str, zone: str, values: dict[str, str]) -> None:
+        self._guest_attributes[(zone, name)] = dict(values)
+
+    def set_external_ip(self, name: str, zone: str, ip: str | None) -> None:
+        self._vms[(zone, name)] = replace(self._vms[(zone, name)], external_ip=ip)
+
+    # -- the provider surface --------------------------------------------------------------------
+    def list_zones(self) -> list[str]:
+        return self._call("zones.list", lambda: sorted(catalog.ZONES))
+
+    def get_machine_type(self, zone: str, name: str) -> MachineType:
+        def get() -> MachineType:
+            if zone not in catalog.ZONES or name not in catalog.MACHINE_TYPES:
+                raise NotFound(f"machine type {name!r} not found in zone {zone!r}")
+            cpus, memory = catalog.MACHINE_TYPES[name]
+            return MachineType(name=name, zone=zone, cpus=cpus, memory_mb=memory)
+
+        return self._call("machineTypes.get", get)
+
+    def accelerator_zones(self, gpu_type: str) -> dict[str, int]:
+        def get() -> dict[str, int]:
+            zones, max_cards = catalog.ACCELERATORS.get(gpu_type, ((), 0))
+            return dict.fromkeys(zones, max_cards)
+
+        return self._call("acceleratorTypes.aggregatedList", get)
+
+    def list_vms(
+        self, *, name: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> list[Vm]:
+        def get() -> list[Vm]:
+            vms = [
+                vm
+                for vm in self._vms.values()
+                if (name is None or vm.name == name)
+                and all(vm.labels.get(k) == v for k, v in (labels or {}).items())
+            ]
+            return sorted(vms, key=lambda vm: (vm.name, vm.zone))
+
+        return self._call("instances.aggregatedList", get)
+
+    def get_vm(self, name: str, zone: str) -> Vm:
+        return self._call("instances.get", lambda: self._find(name, zone))
+
+    def create_vm(self, spec: VmSpec, *, request_id: str, wait: bool = True) -> None:
+        def insert() -> None:
+            self.insert_request_ids.append(request_id)
+            with self._lock:
+                if request_id in self._seen_requests:
+                    return  # the same request again: Compute answers with the first operation
+                self._check_insert(spec)
+                self._seen_requests.add(request_id)
+                self._vms[(spec.zone, spec.name)] = self._new_vm(spec)
+                self._disks[(spec.zone, spec.name)] = Disk(
+                    name=spec.name,
+                    zone=spec.zone,
+                    size_gb=spec.disk_size_gb,
+                    users=(spec.name,),
+                    labels=dict(spec.labels),
+                    created=self.clock(),
+                )
+
+        self._call("instances.insert", insert)
+
+    def stop_vm(self, name: str, zone: str, *, wait: bool = True) -> None:
+        self._call("instances.stop", lambda: self._set_state(name, zone, VmState.STOPPED))
+
+    def start_vm(self, name: str, zone: str, *, wait: bool = True) -> None:
+        self._call("instances.start", lambda: self._set_state(name, zone, VmState.RUNNING))
+
+    def delete_vm(self, name: str, zone: str, *, wait: bool = True) -> None:
+        def delete() -> None:
+            with self._lock:
+                self._find(name, zone)
+                del self._vms[(zone, name)]
+                self._disks.pop((zone, name), None)  # boot disks are created with autoDelete
+
+        self._call("instances.delete", delete)
+
+    def update_metadata(self, name: str, zone: str, update: MetadataUpdate) -> None:
+        def set_metadata() -> None:
+            with self._lock:
+                vm = self._find(name, zone)
+                self._vms[(zone, name)] = replace(vm, metadata=update(dict(vm.metadata)))
+
+        self._call("instances.setMetadata", set_metadata)
+
+    def get_guest_attributes(self, name: str, zone: str, query_path: str) -> dict[str, str]:
+        def get() -> dict[str, str]:
+            self._find(name, zone)
+            values = self._guest_attributes.get((zone, name), {})
+            return {k: v for k, v in values.items() if k.startswith(query_path)}
+
+        return self._call("instances.getGuestAttributes", get)
+
+    def list_disks(self, *, labels: Mapping[str, str] | None = None) -> list[Disk]:
+        def get() -> list[Disk]:
+            return [
+                d
+                for d in self._disks.values()
+                if all(d.labels.get(k) == v for k, v in (labels or {}).items())
+            ]
+
+        return self._call("disks.aggregatedList", get)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _call(self, method: str, fn: Callable[[], T]) -> T:
+        def attempt() -> T:
+            self.calls.append(method)
+            if self.faults.rate_limited_calls > 0:
+                self.faults.rate_limited_calls -= 1
+                raise RateLimited("rate limit exceeded", hint="wait a minute and retry")
+            if self.faults.transient_calls > 0:
+                self.faults.transient_calls -= 1
+                raise TransientError("the service is unavailable (503)")
+            return fn()
+
+        return self.retry.call(attempt, what=method)
+
+    def _find(self, name: str, zone: str) -> Vm:
+        vm = self._vms.get((zone, name))
+        if vm is None:
+            raise NotFound(f"VM {name!r} not found in zone {zone!r}")
+        return vm
+
+    def _set_state(self, name: str, zone: str, state: VmState) -> None:
+        with self._lock:
+            vm = self._find(name, zone)
+            status = "RUNNING" if state is VmState.RUNNING else "TERMINATED"
+            self._vms[(zone, name)] = replace(vm, state=state, status=status)
+
+    def _check_insert(self, spec: VmSpec) -> None:
+        if spec.zone not in catalog.ZONES:
+            raise NotFound(f"zone {spec.zone!r} not found")
+        if spec.machine_type not in catalog.MACHINE_TYPES:
+            raise InvalidInput(f"machine type {spec.machine_type!r} not found in {spec.zone}")
+        if (spec.zone, spec.name) in self._vms:
+            raise AlreadyExists(f"VM {spec.name!r} already exists in zone {spec.zone!r}")
+        if spec.gpu:
+            zones, _ = catalog.ACCELERATORS.get(spec.gpu.type, ((), 0))
+            if spec.zone not in zones:
+                raise InvalidInput(f"accelerator {spec.gpu.type!r} is not offered in {spec.zone}")
+            self._check_gpu_quota(spec.gpu, spec.region)
+            if spec.zone in self.faults.stockout_zones:
+                available = tuple(z for z in zones if z not in self.faults.stockout_zones)
+                raise Stockout(
+                    f"zone {spec.zone} has no capacity for {spec.machine_type} with "
+                    f"{spec.gpu.count} {spec.gpu.type} right now",
+                    zone=spec.zone,
+                    zones_available=available,
+                )
+
+    def _check_gpu_quota(self, gpu: Gpu, region: str) -> None:
+        in_use = [vm for vm in self._vms.values() if vm.gpu and vm.state is VmState.RUNNING]
+        global_limit = self.faults.quotas.get("GPUS_ALL_REGIONS")
+        if global_limit is not None and sum(v.gpu.count for v in in_use if v.gpu) + gpu.count > (
+            global_limit
+        ):
+            raise QuotaExceeded(
+                f"Quota 'GPUS_ALL_REGIONS' exceeded. Limit: {global_limit} globally.",
+                metric="GPUS_ALL_REGIONS",
+                limit=global_limit,
+            )
+        metric = catalog.gpu_quota_metric(gpu.type)
+        limit = self.faults.quotas.get((region, metric))
+        used = sum(v.gpu.count for v in in_use if v.gpu and v.region == region)
+        if limit is not None and used + gpu.count > limit:
+            raise QuotaExceeded(
+                f"Quota '{metric}' exceeded. Limit: {limit} in region {region}.",
+                metric=metric,
+                region=region,
+                limit=limit,
+            )
+
+    def _new_vm(self, spec: VmSpec) -> Vm:
+        self._next_id += 1
+        return Vm(
+            name=spec.name,
+            zone=spec.zone,
+            id=str(self._next_id),
+            state=VmState.RUNNING,
+            status="RUNNING",
+            machine_type=spec.machine_type,
+            provisioning=spec.provisioning,
+            gpu=spec.gpu,
+            external_ip=f"203.0.113.{self._next_id % 250 + 1}" if spec.external_ip else None,
+            internal_ip=f"10.128.0.{self._next_id % 250 + 1}",
+            created=self.clock(),
+            labels=dict(spec.labels),
+            metadata=dict(spec.metadata),
+        )

@@ -57,10 +57,12 @@ class Context:
 
     @cached_property
     def compute(self) -> ComputeProvider:
+        self.settings  # noqa: B018 - a bad configuration is reported before any cloud call
         return compute_factory(self)
 
     @cached_property
     def storage(self) -> StorageProvider:
+        self.settings  # noqa: B018 - as above
         return storage_factory(self)
 
     def compute_project(self) -> str:

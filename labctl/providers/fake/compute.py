@@ -16,6 +16,7 @@ from labctl import catalog
 from labctl.errors import (
     AlreadyExists,
     InvalidInput,
+    LabctlError,
     NotFound,
     QuotaExceeded,
     RateLimited,
@@ -36,8 +37,25 @@ class FakeFaults:
     stockout_zones: set[str] = field(default_factory=set)
     # "GPUS_ALL_REGIONS" -> limit, or (region, metric) -> limit, e.g. ("us-central1", "CPUS").
     quotas: dict[str | tuple[str, str], float] = field(default_factory=dict)
-    rate_limited_calls: int = 0  # the next N API calls answer "rate limit exceeded"
-    transient_calls: int = 0  # the next N API calls answer 503
+    # method ("instances.insert", or "*" for any) -> errors its next calls raise, in order
+    failures: dict[str, list[LabctlError]] = field(default_factory=dict)
+
+    def fail(self, method: str, error: LabctlError, times: int = 1) -> None:
+        """Make the next `times` calls of `method` raise `error` (before any retry)."""
+        self.failures.setdefault(method, []).extend([error] * times)
+
+    def rate_limit(self, method: str = "*", times: int = 1) -> None:
+        self.fail(method, RateLimited("rate limit exceeded", hint="wait a minute"), times)
+
+    def unavailable(self, method: str = "*", times: int = 1) -> None:
+        self.fail(method, TransientError("the service is unavailable (503)"), times)
+
+    def take(self, method: str) -> LabctlError | None:
+        for key in (method, "*"):
+            queue = self.failures.get(key)
+            if queue:
+                return queue.pop(0)
+        return None
 
 
 class FakeCompute:
@@ -112,7 +130,6 @@ class FakeCompute:
 
     def create_vm(self, spec: VmSpec, *, request_id: str, wait: bool = True) -> None:
         def insert() -> None:
-            self.insert_request_ids.append(request_id)
             with self._lock:
                 if request_id in self._seen_requests:
                     return  # the same request again: Compute answers with the first operation
@@ -128,7 +145,10 @@ class FakeCompute:
                     created=self.clock(),
                 )
 
-        self._call("instances.insert", insert)
+        # Every attempt is recorded as the server would see it, retries included.
+        self._call(
+            "instances.insert", insert, seen=lambda: self.insert_request_ids.append(request_id)
+        )
 
     def stop_vm(self, name: str, zone: str, *, wait: bool = True) -> None:
         self._call("instances.stop", lambda: self._set_state(name, zone, VmState.STOPPED))
@@ -172,15 +192,14 @@ class FakeCompute:
         return self._call("disks.aggregatedList", get)
 
     # -- internals -------------------------------------------------------------------------------
-    def _call(self, method: str, fn: Callable[[], T]) -> T:
+    def _call(self, method: str, fn: Callable[[], T], seen: Callable[[], None] | None = None) -> T:
         def attempt() -> T:
             self.calls.append(method)
-            if self.faults.rate_limited_calls > 0:
-                self.faults.rate_limited_calls -= 1
-                raise RateLimited("rate limit exceeded", hint="wait a minute and retry")
-            if self.faults.transient_calls > 0:
-                self.faults.transient_calls -= 1
-                raise TransientError("the service is unavailable (503)")
+            if seen:
+                seen()
+            error = self.faults.take(method)
+            if error is not None:
+                raise error
             return fn()
 
         return self.retry.call(attempt, what=method)

@@ -1,0 +1,278 @@
+"""The read-only catalog: regions, zones, machine types, accelerator types and public images."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+# Region -> its zones. A realistic subset of Compute Engine's locations.
+REGIONS: dict[str, list[str]] = {
+    "us-central1": ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"],
+    "us-east1": ["us-east1-b", "us-east1-c", "us-east1-d"],
+    "us-west1": ["us-west1-a", "us-west1-b", "us-west1-c"],
+    "europe-west1": ["europe-west1-b", "europe-west1-c", "europe-west1-d"],
+    "europe-west4": ["europe-west4-a", "europe-west4-b", "europe-west4-c"],
+    "asia-east1": ["asia-east1-a", "asia-east1-b", "asia-east1-c"],
+    "australia-southeast1": [
+        "australia-southeast1-a",
+        "australia-southeast1-b",
+        "australia-southeast1-c",
+    ],
+}
+
+ZONES: dict[str, str] = {zone: region for region, zones in REGIONS.items() for zone in zones}
+
+REGION_DESCRIPTIONS = {
+    "us-central1": "Iowa",
+    "us-east1": "South Carolina",
+    "us-west1": "Oregon",
+    "europe-west1": "Belgium",
+    "europe-west4": "Netherlands",
+    "asia-east1": "Taiwan",
+    "australia-southeast1": "Sydney",
+}
+
+# name -> (guestCpus, memoryMb, isSharedCpu). Real N1 ratios: standard 3.75 GB/vCPU,
+# highmem 6.5 GB/vCPU, highcpu 0.9 GB/vCPU.
+MACHINE_TYPES: dict[str, tuple[int, int, bool]] = {}
+for _cpus in (1, 2, 4, 8, 16, 32, 64, 96):
+    MACHINE_TYPES[f"n1-standard-{_cpus}"] = (_cpus, 3840 * _cpus, False)
+for _cpus in (2, 4, 8, 16, 32, 64, 96):
+    MACHINE_TYPES[f"n1-highmem-{_cpus}"] = (_cpus, 6656 * _cpus, False)
+    MACHINE_TYPES[f"n1-highcpu-{_cpus}"] = (_cpus, int(_cpus * 921.6), False)
+for _cpus in (2, 4, 8, 16, 32):
+    MACHINE_TYPES[f"e2-standard-{_cpus}"] = (_cpus, 4096 * _cpus, False)
+MACHINE_TYPES["e2-micro"] = (2, 1024, True)
+MACHINE_TYPES["e2-small"] = (2, 2048, True)
+MACHINE_TYPES["e2-medium"] = (2, 4096, True)
+
+# Only N1 machine types accept attached GPUs (P100, T4, V100).
+GPU_MACHINE_FAMILIES = ("n1-",)
+
+P100_ZONES = [
+    "asia-east1-a",
+    "asia-east1-c",
+    "australia-southeast1-b",
+    "europe-west1-b",
+    "europe-west1-d",
+    "europe-west4-a",
+    "us-central1-c",
+    "us-central1-f",
+    "us-east1-b",
+    "us-east1-c",
+    "us-west1-a",
+    "us-west1-b",
+]
+T4_ZONES = [
+    "asia-east1-a",
+    "asia-east1-c",
+    "australia-southeast1-a",
+    "australia-southeast1-c",
+    "europe-west1-b",
+    "europe-west1-c",
+    "europe-west1-d",
+    "europe-west4-a",
+    "europe-west4-b",
+    "europe-west4-c",
+    "us-central1-a",
+    "us-central1-b",
+    "us-central1-c",
+    "us-central1-f",
+    "us-east1-c",
+    "us-east1-d",
+    "us-west1-a",
+    "us-west1-b",
+]
+V100_ZONES = [
+    "asia-east1-c",
+    "europe-west4-a",
+    "europe-west4-b",
+    "europe-west4-c",
+    "us-central1-a",
+    "us-central1-b",
+    "us-central1-c",
+    "us-central1-f",
+    "us-west1-a",
+    "us-west1-b",
+]
+
+# accelerator -> (description, maximumCardsPerInstance, zones, quota metric suffix)
+ACCELERATORS: dict[str, tuple[str, int, list[str], str]] = {
+    "nvidia-tesla-p100": ("NVIDIA Tesla P100", 4, P100_ZONES, "P100"),
+    "nvidia-tesla-t4": ("NVIDIA T4", 4, T4_ZONES, "T4"),
+    "nvidia-tesla-v100": ("NVIDIA V100", 8, V100_ZONES, "V100"),
+}
+
+# image project -> [(family, image name, diskSizeGb, description)]
+IMAGES: dict[str, list[tuple[str, str, int, str]]] = {
+    "deeplearning-platform-release": [
+        (
+            "common-cu129-ubuntu-2204-nvidia-580",
+            "common-cu129-v20251020-ubuntu-2204-py310",
+            50,
+            "Google, Deep Learning VM, CUDA 12.9, NVIDIA driver 580, Ubuntu 22.04",
+        ),
+        (
+            "common-cu129-ubuntu-2404-nvidia-580",
+            "common-cu129-v20251020-ubuntu-2404-py312",
+            50,
+            "Google, Deep Learning VM, CUDA 12.9, NVIDIA driver 580, Ubuntu 24.04",
+        ),
+        (
+            "common-cu128-ubuntu-2204-nvidia-570",
+            "common-cu128-v20250930-ubuntu-2204-py310",
+            50,
+            "Google, Deep Learning VM, CUDA 12.8, NVIDIA driver 570, Ubuntu 22.04",
+        ),
+    ],
+    "debian-cloud": [
+        ("debian-12", "debian-12-bookworm-v20251014", 10, "Debian, Debian GNU/Linux, 12"),
+    ],
+    "ubuntu-os-cloud": [
+        (
+            "ubuntu-2204-lts",
+            "ubuntu-2204-jammy-v20251015",
+            10,
+            "Canonical, Ubuntu, 22.04 LTS, amd64 jammy image",
+        ),
+    ],
+}
+
+# Catalog resources never change, so their ids and timestamps are derived from their names.
+CATALOG_TIMESTAMP = "1969-12-31T16:00:00.000-08:00"
+
+
+def stable_id(*parts: str) -> str:
+    """A decimal uint64-style id that is the same on every run for the same name."""
+    key = "/".join(parts).encode()
+    return str((zlib.crc32(key) << 20) + zlib.adler32(key) % (1 << 20) + 1000)
+
+
+def region_of(zone: str) -> str | None:
+    return ZONES.get(zone)
+
+
+def zone_resource(project: str, zone: str) -> dict[str, Any]:
+    region = ZONES[zone]
+    return {
+        "kind": "compute#zone",
+        "id": stable_id("zone", zone),
+        "creationTimestamp": CATALOG_TIMESTAMP,
+        "name": zone,
+        "description": zone,
+        "status": "UP",
+        "region": f"@/projects/{project}/regions/{region}",
+        "selfLink": f"@/projects/{project}/zones/{zone}",
+        "availableCpuPlatforms": ["Intel Broadwell", "Intel Skylake", "AMD Milan"],
+        "supportsPzs": False,
+    }
+
+
+def region_resource(project: str, region: str, quotas: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "kind": "compute#region",
+        "id": stable_id("region", region),
+        "creationTimestamp": CATALOG_TIMESTAMP,
+        "name": region,
+        "description": region,
+        "status": "UP",
+        "zones": [f"@/projects/{project}/zones/{z}" for z in REGIONS[region]],
+        "quotas": quotas,
+        "selfLink": f"@/projects/{project}/regions/{region}",
+        "supportsPzs": False,
+    }
+
+
+def machine_type_resource(project: str, zone: str, name: str) -> dict[str, Any]:
+    cpus, memory_mb, shared = MACHINE_TYPES[name]
+    gb = memory_mb / 1024
+    mem = f"{gb:g}" if gb >= 1 else f"{gb:.1f}"
+    desc = f"{cpus} vCPU{'s' if cpus > 1 else ''}, {mem} GB RAM"
+    if shared:
+        desc = f"Efficient Instance, {cpus} vCPU (1/4 shared physical core) and {mem} GB RAM"
+    res: dict[str, Any] = {
+        "kind": "compute#machineType",
+        "id": stable_id("machineType", name),
+        "creationTimestamp": CATALOG_TIMESTAMP,
+        "name": name,
+        "description": desc,
+        "guestCpus": cpus,
+        "memoryMb": memory_mb,
+        "imageSpaceGb": 0,
+        "maximumPersistentDisks": 16 if shared else 128,
+        "maximumPersistentDisksSizeGb": "3072" if shared else "263168",
+        "zone": zone,  # Compute returns the bare zone name here, not a URL.
+        "selfLink": f"@/projects/{project}/zones/{zone}/machineTypes/{name}",
+        "isSharedCpu": shared,
+        "architecture": "X86_64",
+    }
+    return res
+
+
+def accelerator_zones(accelerator: str) -> list[str]:
+    entry = ACCELERATORS.get(accelerator)
+    return list(entry[2]) if entry else []
+
+
+def accelerators_in_zone(zone: str) -> list[str]:
+    return [name for name, entry in ACCELERATORS.items() if zone in entry[2]]
+
+
+def accelerator_type_resource(project: str, zone: str, name: str) -> dict[str, Any]:
+    desc, max_cards, _zones, _metric = ACCELERATORS[name]
+    return {
+        "kind": "compute#acceleratorType",
+        "id": stable_id("acceleratorType", name),
+        "creationTimestamp": CATALOG_TIMESTAMP,
+        "name": name,
+        "description": desc,
+        "zone": f"@/projects/{project}/zones/{zone}",
+        "selfLink": f"@/projects/{project}/zones/{zone}/acceleratorTypes/{name}",
+        "maximumCardsPerInstance": max_cards,
+    }
+
+
+def gpu_quota_metric(accelerator: str, preemptible: bool = False) -> str:
+    """``NVIDIA_P100_GPUS`` or ``PREEMPTIBLE_NVIDIA_P100_GPUS``."""
+    suffix = ACCELERATORS[accelerator][3] if accelerator in ACCELERATORS else "UNKNOWN"
+    return f"{'PREEMPTIBLE_' if preemptible else ''}NVIDIA_{suffix}_GPUS"
+
+
+def find_image(project: str, name: str) -> tuple[str, str, int, str] | None:
+    for entry in IMAGES.get(project, []):
+        if entry[1] == name:
+            return entry
+    return None
+
+
+def find_image_family(project: str, family: str) -> tuple[str, str, int, str] | None:
+    for entry in IMAGES.get(project, []):
+        if entry[0] == family:
+            return entry
+    return None
+
+
+def image_resource(project: str, entry: tuple[str, str, int, str]) -> dict[str, Any]:
+    family, name, size_gb, desc = entry
+    return {
+        "kind": "compute#image",
+        "id": stable_id("image", project, name),
+        "creationTimestamp": "2025-10-14T11:02:33.104-07:00",
+        "name": name,
+        "description": desc,
+        "family": family,
+        "sourceType": "RAW",
+        "status": "READY",
+        "archiveSizeBytes": str(size_gb * 1024**3 // 5),
+        "diskSizeGb": str(size_gb),
+        "licenses": [f"@/projects/{project}/global/licenses/{family}"],
+        "guestOsFeatures": [
+            {"type": "VIRTIO_SCSI_MULTIQUEUE"},
+            {"type": "UEFI_COMPATIBLE"},
+            {"type": "GVNIC"},
+        ],
+        "labelFingerprint": "42WmSpB8rSM=",
+        "storageLocations": ["us", "eu", "asia"],
+        "architecture": "X86_64",
+        "selfLink": f"@/projects/{project}/global/images/{name}",
+    }

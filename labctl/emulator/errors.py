@@ -1,0 +1,65 @@
+"""ApiError: an HTTP error rendered in Compute Engine's JSON error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The reason strings Compute puts in error.errors[].reason, keyed by HTTP status.
+_DEFAULT_REASON = {
+    400: "invalid",
+    403: "forbidden",
+    404: "notFound",
+    409: "alreadyExists",
+    412: "conditionNotMet",
+    429: "rateLimitExceeded",
+    500: "backendError",
+    501: "notImplemented",
+    503: "backendError",
+}
+
+
+class ApiError(Exception):
+    """An error the emulator returns synchronously, as Compute does.
+
+    Body shape: ``{"error": {"code", "message", "errors": [{"domain", "reason", "message"}]}}``.
+    """
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        reason: str | None = None,
+        domain: str = "global",
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason or _DEFAULT_REASON.get(code, "error")
+        self.domain = domain
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "errors": [{"domain": self.domain, "reason": self.reason, "message": self.message}],
+            }
+        }
+
+
+def not_found(path: str) -> ApiError:
+    """404 for a resource path like ``projects/p/zones/z/instances/i``."""
+    return ApiError(404, f"The resource '{path}' was not found", "notFound")
+
+
+def already_exists(path: str) -> ApiError:
+    return ApiError(409, f"The resource '{path}' already exists", "alreadyExists")
+
+
+def invalid_field(field: str, value: object, why: str) -> ApiError:
+    """400 in Compute's "Invalid value for field" wording."""
+    return ApiError(400, f"Invalid value for field '{field}': '{value}'. {why}", "invalid")
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message, "badRequest")

@@ -1,0 +1,192 @@
+"""Faults: injected latency, slow operations, stockouts, quotas, rate limits and 5xx errors.
+
+Faults come from a YAML or JSON file (``Emulator(faults_file=...)``, ``--faults FILE``), from
+``Emulator.set_faults(dict)``, or from ``PUT /_emulator/faults`` (JSON body), and can be
+changed while the emulator runs. Every key is optional; an empty mapping means no faults::
+
+    latency_ms: 50            # added to every Compute request (not to /_emulator/ calls)
+    operation_seconds: 2.0    # how long an operation stays PENDING/RUNNING before DONE;
+                              # also how long instances spend PROVISIONING+STAGING or STOPPING
+    wait_max_seconds: 2.0     # longest a zoneOperations.wait call blocks (default 2 s)
+    stockouts:                # creates (and starts) that fail in their *operation*
+      - zone: us-central1-c   # required
+        accelerator: nvidia-tesla-p100   # optional: only VMs with this accelerator
+        machine_type: n1-standard-8      # optional: only this machine type
+        count: 2                         # optional: only the next 2 matching VMs
+    quotas:                   # synchronous 403 quotaExceeded on insert/start/bulkInsert
+      GPUS_ALL_REGIONS: 0     # upper-case keys are global metrics (GPUS_ALL_REGIONS,
+                              # CPUS_ALL_REGIONS)
+      us-central1:            # region keys hold regional metrics
+        NVIDIA_P100_GPUS: 0   # NVIDIA_<P100|T4|V100>_GPUS, PREEMPTIBLE_NVIDIA_<..>_GPUS,
+        CPUS: 24              # CPUS, PREEMPTIBLE_CPUS, INSTANCES
+    rate_limit:               # the next `count` requests get 403 rateLimitExceeded
+      count: 3
+      methods: [POST]         # optional: only these HTTP methods count
+    server_errors:            # the next `count` requests get a transient 5xx
+      count: 1
+      status: 503             # default 503
+      methods: [POST]         # optional
+      after_commit: false     # true: apply the request first, then answer 5xx (a lost
+                              # response: the retry must reuse its requestId)
+
+Stockouts without ``accelerator`` match any VM in the zone. The operation ends DONE with
+``httpErrorStatusCode: 503`` and ``ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS``; its
+``zonesAvailable`` lists the other zones of the same region that offer the accelerator (or, for
+a VM without one, the other zones of the region) and are not stocked out themselves, as the
+real message does ("Consider trying your request in the us-central1-f zone(s)").
+
+Quota usage counts VMs that are not TERMINATED. As in Compute, Spot and preemptible VMs use
+``PREEMPTIBLE_*`` quotas when those are set, and the standard ones (``CPUS``,
+``NVIDIA_P100_GPUS``) otherwise; every GPU counts against ``GPUS_ALL_REGIONS``. Metrics not
+listed have generous limits.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+_KEYS = {
+    "latency_ms",
+    "operation_seconds",
+    "wait_max_seconds",
+    "stockouts",
+    "quotas",
+    "rate_limit",
+    "server_errors",
+}
+DEFAULT_WAIT_MAX_SECONDS = 2.0
+
+
+def load_faults_file(path: str | Path) -> dict[str, Any]:
+    """Read faults from YAML (``.yaml``/``.yml``) or JSON."""
+    text = Path(path).read_text(encoding="utf-8")
+    if not text.strip():
+        return {}
+    if str(path).endswith((".yaml", ".yml")):
+        import yaml  # imported here: only fault files need it
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    return data or {}
+
+
+def check_faults(data: Any) -> dict[str, Any]:
+    """Validate a faults mapping; raise ValueError with a readable message."""
+    if not isinstance(data, dict):
+        raise ValueError("faults must be a mapping")
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise ValueError(f"unknown fault keys: {', '.join(sorted(unknown))}")
+    for key in ("latency_ms", "operation_seconds", "wait_max_seconds"):
+        if key in data and (not isinstance(data[key], int | float) or data[key] < 0):
+            raise ValueError(f"{key} must be a non-negative number")
+    for entry in data.get("stockouts") or []:
+        if not isinstance(entry, dict) or not entry.get("zone"):
+            raise ValueError("each stockout needs a zone")
+        extra = set(entry) - {"zone", "accelerator", "machine_type", "count"}
+        if extra:
+            raise ValueError(f"unknown stockout keys: {', '.join(sorted(extra))}")
+    quotas = data.get("quotas") or {}
+    if not isinstance(quotas, dict):
+        raise ValueError("quotas must be a mapping")
+    for key, value in quotas.items():
+        if isinstance(value, dict):
+            if not all(isinstance(v, int | float) for v in value.values()):
+                raise ValueError(f"quota limits for {key} must be numbers")
+        elif not isinstance(value, int | float):
+            raise ValueError(f"quota {key} must be a number or a mapping of region metrics")
+    for key in ("rate_limit", "server_errors"):
+        spec = data.get(key)
+        if spec is not None and (
+            not isinstance(spec, dict) or not isinstance(spec.get("count", 0), int)
+        ):
+            raise ValueError(f"{key} must be a mapping with an integer count")
+    return copy.deepcopy(data)
+
+
+class Faults:
+    """The current faults, safe to read and change from any thread."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[str, Any] = check_faults(data or {})
+
+    def set(self, data: dict[str, Any]) -> None:
+        checked = check_faults(data)
+        with self._lock:
+            self._data = checked
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._data)
+
+    def number(self, key: str, default: float = 0.0) -> float:
+        with self._lock:
+            return float(self._data.get(key, default))
+
+    @property
+    def latency_seconds(self) -> float:
+        return self.number("latency_ms") / 1000.0
+
+    @property
+    def operation_seconds(self) -> float:
+        return self.number("operation_seconds")
+
+    @property
+    def wait_max_seconds(self) -> float:
+        return self.number("wait_max_seconds", DEFAULT_WAIT_MAX_SECONDS)
+
+    def _take(self, key: str, http_method: str) -> dict[str, Any] | None:
+        """Use up one of a counted fault if it applies to this method."""
+        with self._lock:
+            spec = self._data.get(key)
+            if not spec or int(spec.get("count", 0)) <= 0:
+                return None
+            methods = [m.upper() for m in spec.get("methods") or []]
+            if methods and http_method.upper() not in methods:
+                return None
+            spec["count"] = int(spec["count"]) - 1
+            return dict(spec)
+
+    def take_rate_limit(self, http_method: str) -> bool:
+        return self._take("rate_limit", http_method) is not None
+
+    def take_server_error(self, http_method: str) -> dict[str, Any] | None:
+        return self._take("server_errors", http_method)
+
+    def stocked_out(
+        self, zone: str, accelerator: str | None, machine_type: str, consume: bool = True
+    ) -> bool:
+        """True if a create of this shape in ``zone`` hits a stockout (uses up ``count``)."""
+        with self._lock:
+            for entry in self._data.get("stockouts") or []:
+                if entry.get("zone") != zone:
+                    continue
+                if entry.get("accelerator") and entry["accelerator"] != accelerator:
+                    continue
+                if entry.get("machine_type") and entry["machine_type"] != machine_type:
+                    continue
+                if "count" in entry:
+                    if int(entry["count"]) <= 0:
+                        continue
+                    if consume:
+                        entry["count"] = int(entry["count"]) - 1
+                return True
+        return False
+
+    def quota_limit(self, metric: str, region: str | None) -> float | None:
+        """The configured limit for a metric (global when ``region`` is None), else None."""
+        with self._lock:
+            quotas = self._data.get("quotas") or {}
+            if region is None:
+                value = quotas.get(metric)
+                return float(value) if isinstance(value, int | float) else None
+            regional = quotas.get(region)
+            if isinstance(regional, dict) and metric in regional:
+                return float(regional[metric])
+            return None

@@ -43,9 +43,7 @@ class RestCompute:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.max_pages = max_pages
         if session is None:
-            from google.auth.transport.requests import AuthorizedSession
-
-            session = AuthorizedSession(credentials)
+            session = _session_for(credentials)
         session.headers["User-Agent"] = USER_AGENT
         self._session = session
 
@@ -110,3 +108,17 @@ class RestCompute:
             for scope, scoped in (page.get("items") or {}).items():
                 for item in scoped.get(resource) or ():
                     yield scope, item
+
+
+def _session_for(credentials: Credentials) -> requests.Session:
+    """AuthorizedSession adds and refreshes tokens; anonymous access (an emulator) needs neither,
+    and a plain Session skips importing google-auth's transport and signers."""
+    from google.auth.credentials import AnonymousCredentials
+
+    if isinstance(credentials, AnonymousCredentials):
+        import requests
+
+        return requests.Session()
+    from google.auth.transport.requests import AuthorizedSession
+
+    return AuthorizedSession(credentials)

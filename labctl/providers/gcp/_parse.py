@@ -107,11 +107,13 @@ def parse_guest_attributes(body: Mapping[str, Any]) -> dict[str, str]:
     return result
 
 
-def filter_expression(name: str | None, labels: Mapping[str, str] | None) -> str | None:
-    """Compute list filter: '(name = "x") (labels.k = "v")' (expressions are ANDed)."""
-    parts = [f'(name = "{name}")'] if name else []
-    parts += [f'(labels.{key} = "{value}")' for key, value in sorted((labels or {}).items())]
-    return " ".join(parts) or None
+def filter_expression(name: str | None) -> str | None:
+    """Server-side list filter: '(name = "x")'.
+
+    Labels are matched client-side: labctl's keys contain '-' ("labctl-course"), which is not
+    a plain field path in Compute's filter grammar (gcloud also filters labels client-side).
+    """
+    return f'(name = "{name}")' if name else None
 
 
 def matches(resource_labels: Mapping[str, str], wanted: Mapping[str, str] | None) -> bool:

@@ -107,11 +107,10 @@ class GcpCompute:
     ) -> list[Vm]:
         vms = [
             parse_vm(item)
-            for _, item in self._rest.aggregated(
-                "instances", filter=filter_expression(name, labels)
-            )
+            for _, item in self._rest.aggregated("instances", filter=filter_expression(name))
         ]
-        # The server filters; checking again keeps the contract if a filter is ignored.
+        # Labels are matched here (see filter_expression); the name again, in case a server
+        # ignores the filter.
         vms = [vm for vm in vms if (name is None or vm.name == name) and matches(vm.labels, labels)]
         return sorted(vms, key=lambda vm: (vm.zone, vm.name))
 
@@ -129,10 +128,7 @@ class GcpCompute:
         return parse_guest_attributes(body)
 
     def list_disks(self, *, labels: Mapping[str, str] | None = None) -> list[Disk]:
-        disks = [
-            parse_disk(item)
-            for _, item in self._rest.aggregated("disks", filter=filter_expression(None, labels))
-        ]
+        disks = [parse_disk(item) for _, item in self._rest.aggregated("disks")]
         disks = [d for d in disks if matches(d.labels, labels)]
         return sorted(disks, key=lambda d: (d.zone, d.name))
 

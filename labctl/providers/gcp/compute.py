@@ -315,5 +315,11 @@ class GcpCompute:
         return self._operations_client
 
 
+if TYPE_CHECKING:
+    from labctl.providers.base import ComputeProvider
+
+    _conforms: type[ComputeProvider] = GcpCompute
+
+
 def _vm_not_found(name: str, zone: str) -> NotFound:
     return NotFound(f"VM {name} not found in zone {zone}", hint="list VMs with: labctl vm list")

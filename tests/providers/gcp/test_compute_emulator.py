@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -9,7 +13,7 @@ from typing import Any
 import pytest
 
 from labctl.emulator import Emulator
-from labctl.errors import AlreadyExists, NotFound, QuotaExceeded, Stockout
+from labctl.errors import AlreadyExists, NotFound, OperationTimeout, QuotaExceeded, Stockout
 from labctl.models import Gpu, Provisioning, VmSpec, VmState
 from labctl.providers.gcp import make_compute
 from labctl.providers.gcp.compute import GcpCompute
@@ -138,8 +142,16 @@ def test_vm_lifecycle(compute: GcpCompute, emu: Emulator) -> None:
     assert [v.name for v in compute.list_vms()] == ["lab-bob"]
 
 
-def test_stockout_carries_zone_and_alternatives(compute: GcpCompute, emu: Emulator) -> None:
-    emu.set_faults({"stockouts": [{"zone": "us-central1-c", "accelerator": P100}]})
+@pytest.mark.parametrize("operation_seconds", [0.0, 0.3])
+def test_stockout_carries_zone_and_alternatives(
+    compute: GcpCompute, emu: Emulator, operation_seconds: float
+) -> None:
+    emu.set_faults(
+        {
+            "stockouts": [{"zone": "us-central1-c", "accelerator": P100}],
+            "operation_seconds": operation_seconds,
+        }
+    )
     with pytest.raises(Stockout) as caught:
         compute.create_vm(spec(), request_id=rid("r-stockout"))
     assert caught.value.zone == "us-central1-c"
@@ -291,3 +303,49 @@ def test_create_without_wait(compute: GcpCompute, emu: Emulator) -> None:
     assert compute.get_vm("lab-ana", "us-central1-c").name == "lab-ana"
     compute.delete_vm("lab-ana", "us-central1-c")  # waits, past the slow operations
     assert compute.list_vms() == []
+
+
+def test_slow_operation_waits_in_a_loop(compute: GcpCompute, emu: Emulator) -> None:
+    emu.set_faults({"operation_seconds": 0.4, "wait_max_seconds": 0.1})
+    compute.create_vm(spec(), request_id=rid("r-slow"))
+    assert compute.get_vm("lab-ana", "us-central1-c").state is VmState.RUNNING
+    waits = [p for p in paths(emu, "POST") if p.endswith("/wait")]
+    assert len(waits) >= 2  # wait returned before DONE at least once
+
+
+def test_operation_deadline(compute: GcpCompute, emu: Emulator) -> None:
+    emu.set_faults({"operation_seconds": 5.0, "wait_max_seconds": 0.1})
+    compute._operation_timeout = 0.3
+    with pytest.raises(OperationTimeout) as caught:
+        compute.create_vm(spec(), request_id=rid("r-deadline"))
+    assert "labctl vm list" in (caught.value.hint or "")
+
+
+LIST_IN_FRESH_PROCESS = """
+import json, sys, time
+start = time.perf_counter()
+from labctl.providers.gcp import make_compute
+vms = make_compute(project="demo").list_vms()
+elapsed = time.perf_counter() - start
+heavy = sorted(m for m in sys.modules if m.startswith(("google.cloud", "google.api_core", "grpc")))
+print(json.dumps({"names": [vm.name for vm in vms], "heavy": heavy, "seconds": elapsed}))
+"""
+
+
+def test_list_in_a_fresh_process_stays_light(compute: GcpCompute, emu: Emulator) -> None:
+    compute.create_vm(spec(), request_id=rid("r-fresh"))
+    emu.clear_requests()
+    proc = subprocess.run(
+        [sys.executable, "-c", LIST_IN_FRESH_PROCESS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+        check=True,
+    )
+    result = json.loads(proc.stdout)
+    assert result["names"] == ["lab-ana"]
+    assert result["heavy"] == []  # no google.cloud.compute_v1, no api_core on the read path
+    assert [(r["method"], r["path"]) for r in emu.requests] == [
+        ("GET", f"/compute/v1/projects/{PROJECT}/aggregated/instances")
+    ]

@@ -55,7 +55,7 @@ class _Parser:
 
     def field(self) -> str:
         self.skip_ws()
-        m = re.compile(r"[A-Za-z_][\w.]*").match(self.text, self.pos)
+        m = re.compile(r"[A-Za-z_][\w.-]*").match(self.text, self.pos)
         if not m:
             raise self.fail(f"expected a field name at position {self.pos}")
         self.pos = m.end()

@@ -11,8 +11,8 @@ from labctl.emulator.listing import list_response
 from labctl.emulator.state import State, new_id, operation_name, render, timestamp
 
 OPERATION_USER = "labctl-emulator@example.com"
-# Share of an operation's duration spent PENDING before it is RUNNING.
-_PENDING_SHARE = 0.1
+# An operation is PENDING for a tenth of its duration, at most this long, then RUNNING.
+_MAX_PENDING_SECONDS = 0.1
 
 
 def scope_path(project: str, scope: str) -> str:
@@ -71,7 +71,7 @@ def view(op: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     out = dict(op)
     start, done = op["_start"], op["_done"]
-    running_at = start + (done - start) * _PENDING_SHARE
+    running_at = start + min((done - start) * 0.1, _MAX_PENDING_SECONDS)
     if now >= done:
         out.update(status="DONE", progress=100)
         out["startTime"] = timestamp(running_at)

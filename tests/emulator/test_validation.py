@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from labctl.emulator import Emulator
 from tests.emulator._http import Api, vm_body
 
 INSERT = "projects/demo/zones/us-central1-c/instances"
@@ -77,7 +78,7 @@ def test_bad_path_parameter_is_400(api: Api) -> None:
     assert status == 400 and "Bad_Name" in message
 
 
-def test_invalid_json_is_400(api: Api, emulator) -> None:  # noqa: ANN001
+def test_invalid_json_is_400(emulator: Emulator) -> None:
     import urllib.error
     import urllib.request
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from labctl.errors import RateLimited, TransientError
+from labctl.errors import LabctlError, RateLimited, TransientError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRYABLE: tuple[type[Exception], ...] = (RateLimited, TransientError)
+RETRYABLE: tuple[type[LabctlError], ...] = (RateLimited, TransientError)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""SSH access to lab VMs: keys, host-key verification, port forwarding, Jupyter discovery."""

@@ -109,7 +109,13 @@ class _QuickAckSocket(socket.socket):
 
 def _open_socket(target: SshTarget) -> socket.socket | paramiko.ProxyCommand:
     if target.iap is not None:
-        return paramiko.ProxyCommand(iap_proxy_command(target.iap, target.port))
+        try:
+            return paramiko.ProxyCommand(iap_proxy_command(target.iap, target.port))
+        except OSError as exc:
+            raise SshConnectError(
+                f"cannot start `{target.iap.gcloud} compute start-iap-tunnel`: {exc.strerror}",
+                hint="install the Google Cloud CLI (gcloud) for --iap, or connect without --iap",
+            ) from None
     vm = target.vm_name or "VM"
     try:
         sock = socket.create_connection((target.host, target.port), timeout=target.connect_timeout)

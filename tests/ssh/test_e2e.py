@@ -300,3 +300,38 @@ def test_iap_proxy_command() -> None:
         "--project my-proj --zone europe-west4-a --verbosity warning" in argv
     )
     assert "ProxyUseFdpass=no" in argv and argv[-1] == "u@lab-vm" and "-t" in argv
+
+
+def test_token_redacting_filter(caplog: pytest.LogCaptureFixture) -> None:
+    from labctl.ssh.jupyter import TokenRedactingFilter, redact_tokens
+
+    assert redact_tokens("http://127.0.0.1:8888/lab?token=abc123&x=1") == (
+        "http://127.0.0.1:8888/lab?token=***&x=1"
+    )
+    assert redact_tokens('{"token": "abc123", "port": 1}') == '{"token": "***", "port": 1}'
+    logger = logging.getLogger("labctl.test.redact")
+    handler_filter = TokenRedactingFilter(["s3cr3t-value"])
+    logger.addFilter(handler_filter)
+    try:
+        with caplog.at_level(logging.INFO, logger="labctl.test.redact"):
+            logger.info("open %s", "http://x/lab?token=s3cr3t-value")
+            logger.info("raw secret %s", "s3cr3t-value")
+    finally:
+        logger.removeFilter(handler_filter)
+    assert "s3cr3t-value" not in caplog.text and caplog.text.count("***") == 2
+
+
+def test_ssh_key_add_and_wait(make_access: AccessFactory, tmp_path: Path) -> None:
+    from labctl.ssh.commands import ssh_key_add, wait_for_ssh_key
+
+    access = make_access()
+    value = ssh_key_add("bob:ssh-ed25519 BOB bob@x", user="alice", config_dir=tmp_path / "c")
+    lines = value.splitlines()
+    assert lines[0] == "bob:ssh-ed25519 BOB bob@x" and lines[1].startswith("alice:ssh-ed25519 ")
+    assert (tmp_path / "c" / "ssh" / "labctl_ed25519").stat().st_mode & 0o777 == 0o600
+    wait_for_ssh_key(access, timeout=10)  # the key already works: returns at once
+    stranger = make_access(identity=ensure_key_pair(tmp_path / "s").private_path)
+    start = time.monotonic()
+    with pytest.raises(SshAuthFailed):
+        wait_for_ssh_key(stranger, timeout=1.0, interval=0.3)
+    assert time.monotonic() - start < 10

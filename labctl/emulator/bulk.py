@@ -9,11 +9,13 @@ from typing import Any
 
 from labctl.emulator import catalog, operations, quotas
 from labctl.emulator.api import Ctx, handler
+from labctl.emulator.build import instance_path, plan_instance
 from labctl.emulator.errors import ApiError, already_exists, invalid_field
-from labctl.emulator.instances import commit_instance, instance_path, plan_instance, stockout_error
+from labctl.emulator.instances import commit_instance
 from labctl.emulator.listing import aggregated_response, list_response
 from labctl.emulator.resources import _zonal_scopes
 from labctl.emulator.state import LINK, new_id
+from labctl.emulator.stockouts import stockout_error
 
 _MAX_BULK = 1000
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from labctl.emulator import catalog, operations
 from labctl.emulator.api import Ctx, handler, to_link
+from labctl.emulator.build import new_disk, resolve_image, zonal_ref
 from labctl.emulator.errors import ApiError, already_exists, invalid_field, not_found
-from labctl.emulator.instances import _image, _zonal_ref, new_disk
 from labctl.emulator.listing import aggregated_response, list_response
 from labctl.emulator.state import LINK, fingerprint, new_id, timestamp
 
@@ -38,7 +38,7 @@ def insert_disk(ctx: Ctx) -> dict[str, Any]:
     image_project, image = None, None
     source_image = body.get("sourceImage") or ctx.query.get("sourceImage")
     if source_image:
-        image_project, image = _image(source_image, ctx.project, "resource.sourceImage")
+        image_project, image = resolve_image(source_image, ctx.project, "resource.sourceImage")
     size = int(body.get("sizeGb") or (image[2] if image else 500))
     if image and size < image[2]:
         raise invalid_field(
@@ -46,7 +46,7 @@ def insert_disk(ctx: Ctx) -> dict[str, Any]:
             size,
             f"Requested disk size cannot be smaller than the image size ({image[2]} GB)",
         )
-    type_name = _zonal_ref(
+    type_name = zonal_ref(
         body.get("type") or "pd-standard", ctx.project, zone, "diskTypes", "resource.type"
     )
     disk = new_disk(ctx.project, zone, name, size, type_name, image_project, image)

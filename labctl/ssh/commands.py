@@ -205,7 +205,8 @@ def vm_ssh_interactive_argv(access: VmAccess) -> list[str]:
     """
     connector(access)().close()
     return openssh_argv(
-        host=access.host,
+        # With IAP and no external IP the name only labels the session; the alias picks keys.
+        host=access.host or access.alias,
         user=access.user,
         key_path=access.key_path(),
         known_hosts_path=access.known_hosts.path,

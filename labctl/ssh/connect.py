@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 import paramiko
 
 from labctl.ssh.errors import (
-    HostKeyError,
     SshAuthFailed,
     SshConnectError,
     SshConnectionRefused,
-    SshError,
     SshTimeout,
 )
 from labctl.ssh.hostkeys import HostKeyVerifier
@@ -202,9 +200,6 @@ def open_transport(target: SshTarget, verifier: HostKeyVerifier) -> paramiko.Tra
             transport.remote_cipher,
         )
         return transport
-    except (SshError, HostKeyError):
-        transport.close()
-        raise
     except BaseException:
         with contextlib.suppress(Exception):
             transport.close()

@@ -50,7 +50,10 @@ def run_command(
         raise RemoteCommandError(f"cannot open an SSH session: {exc}") from None
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        chan.exec_command(command)
+        try:
+            chan.exec_command(command)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise RemoteCommandError(f"the VM did not start the command: {exc}") from None
         chan.shutdown_write()  # no stdin: let the command see EOF instead of hanging
         out_done = err_done = False
         while not (out_done and err_done):

@@ -300,8 +300,13 @@ class Tunnel:
                 conn, peer = lsock.accept()
             except TimeoutError:
                 continue
-            except OSError:
-                return  # listener closed by stop()
+            except OSError as exc:
+                if self._stop.is_set():
+                    return  # listener closed by stop()
+                # e.g. out of file descriptors: keep listening rather than die silently.
+                log.warning("accepting a connection on port %d failed: %s", bound.local_port, exc)
+                self._stop.wait(0.1)
+                continue
             conn.settimeout(None)
             # Without it each small request waits for Nagle against the client's delayed ACK.
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -67,28 +67,65 @@ class ComputeProvider(Protocol):
 
 
 class StorageProvider(Protocol):
-    """Cloud Storage as labctl needs it. Bucket names are validated by the caller."""
+    """Cloud Storage as labctl needs it. Bucket names are validated by the caller (labctl.buckets).
+
+    Object names are full names inside the bucket ("data/train.csv"). Members are IAM principals
+    ("user:ana@uni.edu"), roles full role names ("roles/storage.objectViewer").
+    """
 
     project: str
 
     def create_bucket(self, spec: BucketSpec) -> Bucket:
-        """Raises AlreadyExists (and says whether the name is ours or another project's)."""
+        """Create with spec's location, class and labels, uniform bucket-level access and public
+        access prevention enforced.
+
+        Raises AlreadyExists whose message says "already exists in your project" or "already
+        exists in another project" (a 409 says neither: the provider finds out, as gcloud does).
+        """
         ...
 
-    def get_bucket(self, name: str) -> Bucket: ...
+    def get_bucket(self, name: str) -> Bucket:
+        """Raises NotFound."""
+        ...
 
     def list_buckets(
         self, *, labels: Mapping[str, str] | None = None, sizes: bool = False
-    ) -> list[Bucket]: ...
+    ) -> list[Bucket]:
+        """Buckets of the project carrying every given label, sorted by name; with sizes=True
+        object_count and total_bytes are filled."""
+        ...
 
-    def delete_bucket(self, name: str, *, force: bool = False) -> None: ...
+    def delete_bucket(self, name: str, *, force: bool = False) -> None:
+        """Raises NotFound; PreconditionFailed if the bucket has objects and force is False.
+        With force, every object is deleted first."""
+        ...
 
-    def list_blobs(self, bucket: str, prefix: str = "") -> list[BlobInfo]: ...
+    def list_blobs(self, bucket: str, prefix: str = "") -> list[BlobInfo]:
+        """Every object whose name starts with prefix (recursive), sorted. Raises NotFound."""
+        ...
 
     def upload_file(
         self, bucket: str, local_path: Path, object_name: str, progress: Progress | None = None
-    ) -> BlobInfo: ...
+    ) -> BlobInfo:
+        """Upload (resumable, in chunks, above a size threshold) and compare the stored object's
+        checksum with the file's; on a mismatch the object is deleted and LabctlError raised."""
+        ...
 
     def download_file(
         self, bucket: str, object_name: str, local_path: Path, progress: Progress | None = None
-    ) -> BlobInfo: ...
+    ) -> BlobInfo:
+        """Write the object to local_path and verify its crc32c (or md5). On any error
+        local_path is removed. Callers write to a part file and rename (buckets.download_one)."""
+        ...
+
+    def bucket_members(self, bucket: str) -> dict[str, list[str]]:
+        """The bucket's IAM bindings: role -> sorted members. Raises NotFound."""
+        ...
+
+    def add_bucket_member(self, bucket: str, role: str, member: str) -> bool:
+        """Grant role to member on the bucket; False if it was already granted."""
+        ...
+
+    def remove_bucket_member(self, bucket: str, role: str, member: str) -> bool:
+        """Revoke role from member on the bucket; False if it was not granted."""
+        ...

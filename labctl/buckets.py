@@ -1,0 +1,451 @@
+"""Buckets as labctl sees them: names, gs:// paths, transfer and delete plans (no cloud code)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from labctl.errors import AlreadyExists, InvalidInput, LabctlError, NotFound, PartialFailure
+from labctl.labels import managed_labels
+from labctl.models import BlobInfo, Bucket, BucketSpec
+from labctl.naming import check_bucket_name, check_labels, derive_bucket_name, slugify
+from labctl.providers.base import Progress, StorageProvider
+
+log = logging.getLogger(__name__)
+
+# Where a bucket may live (https://cloud.google.com/storage/docs/locations): multi-regions,
+# predefined dual-regions and regions. Upper case, as Cloud Storage reports them.
+MULTI_REGIONS = ("US", "EU", "ASIA")
+DUAL_REGIONS = ("NAM4", "EUR4", "EUR5", "EUR7", "EUR8", "ASIA1")
+_REGION_NAMES = (
+    "northamerica-northeast1 northamerica-northeast2 northamerica-south1 "
+    "us-central1 us-east1 us-east4 us-east5 us-south1 us-west1 us-west2 us-west3 us-west4 "
+    "southamerica-east1 southamerica-west1 "
+    "europe-central2 europe-north1 europe-north2 europe-southwest1 europe-west1 europe-west2 "
+    "europe-west3 europe-west4 europe-west6 europe-west8 europe-west9 europe-west10 "
+    "europe-west12 me-central1 me-central2 me-west1 africa-south1 "
+    "asia-east1 asia-east2 asia-northeast1 asia-northeast2 asia-northeast3 asia-south1 "
+    "asia-south2 asia-southeast1 asia-southeast2 australia-southeast1 australia-southeast2"
+)
+REGIONS = tuple(r.upper() for r in _REGION_NAMES.split(" "))
+LOCATIONS = frozenset(MULTI_REGIONS + DUAL_REGIONS + REGIONS)
+STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
+
+# --role on `bucket grant`: exactly what a student needs on their own bucket.
+ROLES = {"viewer": "roles/storage.objectViewer", "editor": "roles/storage.objectAdmin"}
+MEMBER_KINDS = ("user", "group", "serviceAccount", "domain")
+
+NAME_ATTEMPTS = 5  # derived names: a 24-bit suffix clashes rarely; a few tries are plenty
+PART_SUFFIX = ".labctl-part"
+MAX_WORKERS = 8
+
+# Existing buckets may have dotted names (up to 222 chars), so gs:// parsing is looser than
+# check_bucket_name, which guards the names labctl creates.
+_ANY_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+def check_location(location: str) -> str:
+    """'us-central1' -> 'US-CENTRAL1'; InvalidInput for a place Cloud Storage does not offer."""
+    upper = location.strip().upper()
+    if upper not in LOCATIONS:
+        raise InvalidInput(
+            f"unknown bucket location {location!r}",
+            hint="use a region such as us-central1, a dual-region such as nam4, or us / eu / asia",
+        )
+    return upper
+
+
+def check_storage_class(storage_class: str) -> str:
+    upper = storage_class.strip().upper()
+    if upper not in STORAGE_CLASSES:
+        raise InvalidInput(
+            f"unknown storage class {storage_class!r}: use one of {', '.join(STORAGE_CLASSES)}"
+        )
+    return upper
+
+
+def check_public_name(name: str, *, project: str | None) -> str:
+    """Bucket names are public: refuse e-mail addresses and the project id in them."""
+    if "@" in name or _EMAIL_RE.search(name):
+        raise InvalidInput(f"bucket name {name!r} must not contain an e-mail address")
+    if project:
+        for form in {project.lower(), slugify(project)}:
+            if form and form in name:
+                raise InvalidInput(
+                    f"bucket name {name!r} must not contain the project id",
+                    hint="bucket names are visible to everyone; choose another name or --prefix",
+                )
+    return name
+
+
+def default_prefix(course: str, owner: str) -> str:
+    """'<course>-<owner>' from the configured course and the owner slug."""
+    return f"{course}-{owner}"
+
+
+def check_prefix(prefix: str, *, project: str | None) -> str:
+    if "@" in prefix:
+        raise InvalidInput(
+            f"prefix {prefix!r} must not contain an e-mail address (bucket names are public)"
+        )
+    if not slugify(prefix):
+        raise InvalidInput(f"prefix {prefix!r} has no letters or digits")
+    check_public_name(slugify(prefix), project=project)
+    return prefix
+
+
+def build_spec(
+    *,
+    name: str,
+    location: str,
+    storage_class: str,
+    labels: Mapping[str, str],
+    project: str | None,
+) -> BucketSpec:
+    """A validated spec: every rule checked here, before any call."""
+    check_bucket_name(name)
+    check_public_name(name, project=project)
+    return BucketSpec(
+        name=name,
+        location=check_location(location),
+        storage_class=check_storage_class(storage_class),
+        labels=check_labels(dict(labels)),
+    )
+
+
+def bucket_labels(
+    *, course: str, owner: str, now: datetime, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    return check_labels(managed_labels(course=course, owner=owner, now=now, extra=extra))
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    bucket: Bucket
+    attempts: tuple[str, ...]  # every name tried, the created one last
+
+
+def create_bucket(
+    storage: StorageProvider,
+    spec: BucketSpec,
+    *,
+    derived_from: str | None = None,
+    attempts: int = NAME_ATTEMPTS,
+    suffix: Callable[[], str | None] = lambda: None,
+) -> CreateResult:
+    """Create `spec`; with `derived_from` (a prefix), a taken name is retried with a new suffix.
+
+    An explicit name that is taken raises AlreadyExists (the provider's message says whose it is).
+    """
+    if derived_from is None:
+        return CreateResult(storage.create_bucket(spec), (spec.name,))
+    tried: list[str] = []
+    current = spec
+    for attempt in range(1, attempts + 1):
+        tried.append(current.name)
+        try:
+            return CreateResult(storage.create_bucket(current), tuple(tried))
+        except AlreadyExists as exc:
+            log.info("bucket name %s is taken (%s); attempt %d", current.name, exc, attempt)
+        current = BucketSpec(
+            name=derive_bucket_name(derived_from, suffix=suffix()),
+            location=spec.location,
+            storage_class=spec.storage_class,
+            labels=spec.labels,
+        )
+    raise AlreadyExists(
+        f"{attempts} derived bucket names were all taken ({', '.join(tried)})",
+        hint="choose another --prefix, or give the bucket a NAME",
+    )
+
+
+# -- gs:// paths -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GsPath:
+    bucket: str
+    prefix: str = ""  # object name or folder prefix; "" = the whole bucket
+
+    def __str__(self) -> str:
+        return f"gs://{self.bucket}/{self.prefix}"
+
+
+def is_gs_url(text: str) -> bool:
+    return text.startswith("gs://")
+
+
+def parse_gs_url(url: str) -> GsPath:
+    """'gs://bucket/a/b' -> GsPath('bucket', 'a/b'); 'gs://bucket' -> GsPath('bucket', '')."""
+    if not is_gs_url(url):
+        raise InvalidInput(f"{url!r} is not a gs:// URL", hint="write it as gs://BUCKET[/PATH]")
+    bucket, _, prefix = url[len("gs://") :].partition("/")
+    if not bucket:
+        raise InvalidInput(f"{url!r} has no bucket name", hint="write it as gs://BUCKET[/PATH]")
+    if not _ANY_BUCKET_RE.fullmatch(bucket) or ".." in bucket:
+        raise InvalidInput(f"{url!r}: {bucket!r} is not a valid bucket name")
+    if "\n" in prefix or "\r" in prefix or len(prefix.encode()) > 1024:
+        raise InvalidInput(f"{url!r}: object names are at most 1024 bytes, without newlines")
+    if prefix and any(part in (".", "..") for part in prefix.split("/")):
+        raise InvalidInput(f"{url!r}: '.' and '..' are not allowed in object paths")
+    return GsPath(bucket, prefix)
+
+
+# -- transfers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One file to move. `object_name` is the full name in `bucket`."""
+
+    local: Path
+    bucket: str
+    object_name: str
+    size: int
+
+
+def plan_upload(sources: Sequence[Path], dest: GsPath) -> list[Transfer]:
+    """Files and folders (recursively) to objects under dest.
+
+    `a.txt` -> PREFIX/a.txt, `dir/` -> PREFIX/dir/<relative path>. A single file with a
+    destination not ending in '/' is stored under exactly that name (as `gcloud storage cp`).
+    """
+    if not sources:
+        raise InvalidInput("nothing to upload")
+    missing = [str(p) for p in sources if not p.exists()]
+    if missing:
+        raise InvalidInput(f"no such file or folder: {', '.join(missing)}")
+    single_file = len(sources) == 1 and sources[0].is_file()
+    if single_file and dest.prefix and not dest.prefix.endswith("/"):
+        path = sources[0]
+        return [Transfer(path, dest.bucket, dest.prefix, path.stat().st_size)]
+    base = dest.prefix if not dest.prefix or dest.prefix.endswith("/") else dest.prefix + "/"
+    plan: list[Transfer] = []
+    for source in sources:
+        if source.is_file():
+            plan.append(Transfer(source, dest.bucket, base + source.name, source.stat().st_size))
+            continue
+        root = source.resolve()
+        for file in _walk_files(source):
+            rel = file.resolve().relative_to(root).as_posix()
+            name = f"{base}{root.name}/{rel}"
+            plan.append(Transfer(file, dest.bucket, name, file.stat().st_size))
+    _check_unique((t.object_name for t in plan), "object")
+    return plan
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    """Regular files under folder, sorted; symlinked folders are not followed (no cycles)."""
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            path = Path(dirpath) / filename
+            if path.is_file() and not filename.endswith(PART_SUFFIX):
+                files.append(path)
+    return files
+
+
+def plan_download(
+    storage: StorageProvider, sources: Sequence[GsPath], dest: Path
+) -> list[Transfer]:
+    """Objects (or every object under a folder prefix) to local files under dest.
+
+    One object to a path that is not an existing folder is saved as that path; otherwise each
+    object goes to dest/<name> and a folder gs://b/dir/ to dest/dir/<relative path>.
+    Object names that would escape dest ('..', absolute) are refused.
+    """
+    if not sources:
+        raise InvalidInput("nothing to download")
+    if dest.exists() and not dest.is_dir() and len(sources) > 1:
+        raise InvalidInput(f"{dest} is a file; several sources need a folder")
+    plan: list[Transfer] = []
+    for source in sources:
+        blobs = storage.list_blobs(source.bucket, source.prefix)
+        exact = [b for b in blobs if b.name == source.prefix and source.prefix]
+        if exact:
+            blob = exact[0]
+            single_target = len(sources) == 1 and not dest.is_dir()
+            target = dest if single_target else dest / PurePosixPath(blob.name).name
+            plan.append(Transfer(target, source.bucket, blob.name, blob.size))
+            continue
+        folder = source.prefix if not source.prefix or source.prefix.endswith("/") else ""
+        if not folder and source.prefix:
+            folder = source.prefix + "/"
+            blobs = [b for b in blobs if b.name.startswith(folder)]
+        if not blobs:
+            raise NotFound(f"{source}: no such object or folder")
+        top = PurePosixPath(folder.rstrip("/")).name if folder else ""
+        for blob in blobs:
+            if blob.name.endswith("/"):
+                continue  # a folder placeholder made by the console
+            rel = blob.name[len(folder) :]
+            plan.append(Transfer(_safe_join(dest, top, rel), source.bucket, blob.name, blob.size))
+    _check_unique((str(t.local) for t in plan), "local file")
+    return plan
+
+
+def _safe_join(dest: Path, top: str, rel: str) -> Path:
+    parts = [p for p in (top, *rel.split("/")) if p]
+    if not parts or any(p in (".", "..") or "\\" in p or ":" in p for p in parts):
+        raise InvalidInput(f"object name {rel!r} cannot be saved safely under {dest}")
+    return dest.joinpath(*parts)
+
+
+def _check_unique(names: Iterable[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidInput(f"two sources map to the same {what} {name!r}")
+        seen.add(name)
+
+
+def part_path(path: Path) -> Path:
+    """Where a download is written before the atomic rename: 'x.bin' -> 'x.bin.labctl-part'."""
+    return path.with_name(path.name + PART_SUFFIX)
+
+
+def download_one(
+    storage: StorageProvider, item: Transfer, progress: Progress | None = None
+) -> BlobInfo:
+    """Download to NAME.labctl-part, then rename: an interrupted download never leaves NAME."""
+    item.local.parent.mkdir(parents=True, exist_ok=True)
+    part = part_path(item.local)
+    try:
+        info = storage.download_file(item.bucket, item.object_name, part, progress)
+        os.replace(part, item.local)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return info
+
+
+def upload_one(
+    storage: StorageProvider, item: Transfer, progress: Progress | None = None
+) -> BlobInfo:
+    return storage.upload_file(item.bucket, item.local, item.object_name, progress)
+
+
+def run_transfers(
+    plan: Sequence[Transfer],
+    action: Callable[[Transfer], BlobInfo],
+    *,
+    workers: int = MAX_WORKERS,
+) -> list[BlobInfo]:
+    """Run every transfer (a few at a time) and report the failures together."""
+    failures: dict[str, LabctlError] = {}
+    done: list[BlobInfo] = []
+
+    def run(item: Transfer) -> tuple[Transfer, BlobInfo | LabctlError]:
+        try:
+            return item, action(item)
+        except LabctlError as exc:
+            return item, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(plan)))) as pool:
+        for item, outcome in pool.map(run, plan):
+            if isinstance(outcome, LabctlError):
+                failures[item.object_name] = outcome
+            else:
+                done.append(outcome)
+    if failures:
+        first = next(iter(failures.values()))
+        raise PartialFailure(
+            f"{len(failures)} of {len(plan)} transfers failed; first: {first.message}", failures
+        )
+    return done
+
+
+# -- delete ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    bucket: str
+    objects: int
+    bytes: int
+
+
+def plan_delete(storage: StorageProvider, names: Sequence[str]) -> list[DeletePlan]:
+    """What deleting each bucket removes; NotFound for a bucket that does not exist."""
+    plans = []
+    for name in dict.fromkeys(names):
+        blobs = storage.list_blobs(name)
+        plans.append(DeletePlan(name, len(blobs), sum(b.size for b in blobs)))
+    return plans
+
+
+# -- IAM ---------------------------------------------------------------------------------------
+
+
+def check_role(role: str) -> str:
+    """'viewer' -> 'roles/storage.objectViewer'."""
+    try:
+        return ROLES[role]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown role {role!r}: use {' or '.join(ROLES)}",
+        ) from None
+
+
+def check_member(member: str) -> str:
+    """'user:ana@uni.edu' as is; a bare e-mail becomes 'user:<email>'."""
+    kind, sep, value = member.partition(":")
+    if not sep and _EMAIL_RE.fullmatch(member):
+        return f"user:{member}"
+    if kind not in MEMBER_KINDS or not value:
+        raise InvalidInput(
+            f"invalid member {member!r}: use user:EMAIL, group:EMAIL, serviceAccount:EMAIL "
+            "or domain:DOMAIN"
+        )
+    if kind != "domain" and not _EMAIL_RE.fullmatch(value):
+        raise InvalidInput(f"invalid member {member!r}: {value!r} is not an e-mail address")
+    return member
+
+
+# -- display -----------------------------------------------------------------------------------
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def describe_bucket(bucket: Bucket) -> dict[str, object]:
+    return {
+        "name": bucket.name,
+        "url": f"gs://{bucket.name}",
+        "location": bucket.location,
+        "storage_class": bucket.storage_class,
+        "labels": dict(bucket.labels),
+        "created": bucket.created.isoformat() if bucket.created else None,
+        "objects": bucket.object_count,
+        "bytes": bucket.total_bytes,
+    }
+
+
+def describe_blob(bucket: str, blob: BlobInfo) -> dict[str, object]:
+    return {
+        "url": f"gs://{bucket}/{blob.name}",
+        "name": blob.name,
+        "size": blob.size,
+        "crc32c": blob.crc32c,
+        "md5": blob.md5,
+        "updated": blob.updated.isoformat() if blob.updated else None,
+    }

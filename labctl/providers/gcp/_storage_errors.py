@@ -1,0 +1,107 @@
+"""Cloud Storage client errors (api_core, google.auth, requests) as labctl errors, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from labctl.errors import (
+    AlreadyExists,
+    CredentialsError,
+    InvalidInput,
+    LabctlError,
+    NotFound,
+    PreconditionFailed,
+    RateLimited,
+    TransientError,
+)
+
+ADC_HINT = "run: gcloud auth application-default login"
+ENABLE_HINT = "run: gcloud services enable storage.googleapis.com"
+RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
+
+
+def _server_message(exc: BaseException) -> str:
+    """The server's words, unless it sent none (the emulator's empty bodies: 'unknown error')."""
+    message = str(getattr(exc, "message", "") or "")
+    # api_core prefixes "METHOD URL: "; keep only what the server said.
+    if ": " in message and message.split(" ", 1)[0].isupper():
+        message = message.split(": ", 1)[1]
+    message = message.strip().splitlines()[0] if message.strip() else ""
+    return "" if message in ("unknown error", "") else message
+
+
+def _reasons(exc: BaseException) -> set[str]:
+    reasons = {str(getattr(exc, "reason", "") or "")}
+    for err in getattr(exc, "errors", None) or []:
+        if isinstance(err, dict):
+            reasons.add(str(err.get("reason", "")))
+    return reasons - {""}
+
+
+def translate(exc: BaseException, what: str) -> LabctlError | None:
+    """The labctl error for a client-library exception, or None if it is not one we know.
+
+    `what` names the thing acted on ("bucket 'x'", "gs://b/o"); messages read "<what>: ...".
+    """
+    from google.api_core import exceptions as gexc
+    from google.auth import exceptions as auth_exc
+
+    said = _server_message(exc)
+    detail = f" ({said})" if said else ""
+    if isinstance(exc, gexc.NotFound):
+        return NotFound(f"{what}: not found")
+    if isinstance(exc, gexc.Conflict):
+        return AlreadyExists(f"{what}: already exists{detail}")
+    if isinstance(exc, gexc.PreconditionFailed):
+        return PreconditionFailed(f"{what}: changed meanwhile{detail}; try again")
+    if isinstance(exc, gexc.TooManyRequests):
+        return RateLimited(f"{what}: rate limited{detail}")
+    if isinstance(exc, gexc.Unauthorized):
+        return CredentialsError(f"{what}: not authenticated{detail}", hint=ADC_HINT)
+    if isinstance(exc, gexc.Forbidden):
+        reasons = _reasons(exc)
+        if reasons & RATE_REASONS:
+            return RateLimited(f"{what}: rate limited{detail}")
+        if reasons & DISABLED_REASONS:
+            return LabctlError(f"the Cloud Storage API is not enabled{detail}", hint=ENABLE_HINT)
+        return LabctlError(
+            f"{what}: permission denied{detail}",
+            hint="ask for roles/storage.admin on the project, or check --project",
+        )
+    if isinstance(exc, gexc.BadRequest):
+        return InvalidInput(f"{what}: rejected by Cloud Storage{detail}")
+    if isinstance(exc, gexc.ServerError):
+        return TransientError(f"{what}: Cloud Storage error {exc.code}{detail}")
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return LabctlError(f"{what}: Cloud Storage error {exc.code}{detail}")
+    if isinstance(exc, auth_exc.RefreshError | auth_exc.DefaultCredentialsError):
+        return CredentialsError(f"Google credentials could not be used: {exc}", hint=ADC_HINT)
+    if isinstance(exc, auth_exc.TransportError):
+        return TransientError(f"{what}: could not reach Google: {exc}")
+    if _is_data_corruption(exc):
+        return LabctlError(f"{what}: checksum mismatch, the data was damaged in transit; retry")
+    import requests
+
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return TransientError(f"{what}: could not reach Cloud Storage ({type(exc).__name__})")
+    return None
+
+
+def _is_data_corruption(exc: BaseException) -> bool:
+    return type(exc).__name__ == "DataCorruption"
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Re-raise client-library exceptions raised inside the block as labctl errors."""
+    try:
+        yield
+    except LabctlError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc, what)
+        if mapped is None:
+            raise
+        raise mapped from exc

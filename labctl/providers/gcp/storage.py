@@ -1,0 +1,424 @@
+"""StorageProvider on google-cloud-storage; google.cloud is imported only when one is made."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import mimetypes
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from labctl.errors import AlreadyExists, LabctlError, NotFound, PreconditionFailed
+from labctl.models import BlobInfo, Bucket, BucketSpec
+from labctl.providers.base import Progress
+from labctl.providers.gcp._storage_errors import storage_errors
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+    from google.cloud.storage import Blob, Client
+
+log = logging.getLogger(__name__)
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+# Files above the threshold go up as a resumable upload in chunks (a multiple of 256 KiB); an
+# interrupted chunk is re-sent, not the whole file. Below it, one multipart request is faster.
+RESUMABLE_THRESHOLD = 8 * 1024 * 1024
+CHUNK_SIZE = 16 * 1024 * 1024
+TIMEOUT_S = 120.0
+DELETE_BATCH = 100  # the JSON API's batch limit
+MAX_DELETE_ROUNDS = 10_000  # x 1,000 listed per round: far beyond a course bucket
+IAM_ATTEMPTS = 3  # read-modify-write of the policy, retried if its etag changed meanwhile
+SIZE_WORKERS = 8
+
+
+def make_storage(
+    project: str, *, credentials: Credentials | None = None, client: Client | None = None
+) -> GcpStorage:
+    """A GcpStorage for `project`. With STORAGE_EMULATOR_HOST set and no credentials file,
+    anonymous credentials are used (nothing probes the metadata server)."""
+    if client is None and credentials is None:
+        from labctl.providers.gcp.auth import resolve_credentials
+
+        credentials, _ = resolve_credentials(endpoint_override=os.environ.get(EMULATOR_ENV))
+    return GcpStorage(project, credentials=credentials, client=client)
+
+
+class GcpStorage:
+    def __init__(
+        self,
+        project: str,
+        *,
+        credentials: Credentials | None = None,
+        client: Client | None = None,
+        resumable_threshold: int = RESUMABLE_THRESHOLD,
+        chunk_size: int = CHUNK_SIZE,
+        timeout: float = TIMEOUT_S,
+    ) -> None:
+        if client is None:
+            from google.cloud import storage
+
+            client = storage.Client(project=project, credentials=credentials)
+        self.project = project
+        self.client = client
+        self.resumable_threshold = resumable_threshold
+        self.chunk_size = chunk_size
+        self.timeout = timeout
+
+    # -- buckets -------------------------------------------------------------------------------
+
+    def create_bucket(self, spec: BucketSpec) -> Bucket:
+        bucket = self.client.bucket(spec.name)
+        bucket.storage_class = spec.storage_class
+        bucket.labels = dict(spec.labels)
+        bucket.iam_configuration.uniform_bucket_level_access_enabled = True
+        bucket.iam_configuration.public_access_prevention = "enforced"
+        from google.api_core.exceptions import Conflict
+
+        try:
+            with storage_errors(f"bucket {spec.name!r}"):
+                created = self.client.create_bucket(
+                    bucket, project=self.project, location=spec.location, timeout=self.timeout
+                )
+        except AlreadyExists as exc:
+            if isinstance(exc.__cause__, Conflict):
+                raise self._taken(spec.name) from exc.__cause__
+            raise
+        self._reconcile(created, spec)
+        return _bucket(created)
+
+    def _taken(self, name: str) -> AlreadyExists:
+        """A 409 does not say whose the name is: GET it, then look for it in our project."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            self.client.get_bucket(name, timeout=self.timeout)
+            ours = any(
+                b.name == name
+                for b in self.client.list_buckets(
+                    project=self.project, prefix=name, max_results=1000, timeout=self.timeout
+                )
+            )
+        except (gexc.Forbidden, gexc.NotFound):
+            ours = False
+        if ours:
+            return AlreadyExists(
+                f"bucket {name!r} already exists in your project",
+                hint=f"use it (labctl bucket ls gs://{name}) or pick another name",
+            )
+        return AlreadyExists(
+            f"bucket {name!r} already exists in another project (bucket names are global)",
+            hint="pick another name, or leave NAME out to get a unique one",
+        )
+
+    def _reconcile(self, created: Any, spec: BucketSpec) -> None:
+        """Re-apply what a server dropped at create (the emulator ignores labels, class and IAM
+        configuration there). Cloud Storage itself keeps them, so this makes no call there."""
+        iam = created.iam_configuration
+        wanted_iam = iam.uniform_bucket_level_access_enabled and (
+            iam.public_access_prevention == "enforced"
+        )
+        if (
+            dict(created.labels or {}) == dict(spec.labels)
+            and created.storage_class == spec.storage_class
+            and wanted_iam
+        ):
+            return
+        log.debug("bucket %s came back without some settings; patching them", spec.name)
+        created.labels = dict(spec.labels)
+        created.storage_class = spec.storage_class
+        created.iam_configuration.uniform_bucket_level_access_enabled = True
+        created.iam_configuration.public_access_prevention = "enforced"
+        with storage_errors(f"bucket {spec.name!r}"):
+            created.patch(timeout=self.timeout)
+
+    def get_bucket(self, name: str) -> Bucket:
+        with storage_errors(f"bucket {name!r}"):
+            return _bucket(self.client.get_bucket(name, timeout=self.timeout))
+
+    def list_buckets(
+        self, *, labels: Mapping[str, str] | None = None, sizes: bool = False
+    ) -> list[Bucket]:
+        # The JSON API cannot filter on labels: filter here.
+        with storage_errors(f"buckets of project {self.project!r}"):
+            found = [
+                _bucket(b)
+                for b in self.client.list_buckets(project=self.project, timeout=self.timeout)
+                if all((b.labels or {}).get(k) == v for k, v in (labels or {}).items())
+            ]
+        found.sort(key=lambda b: b.name)
+        if not sizes or not found:
+            return found
+        with ThreadPoolExecutor(max_workers=min(SIZE_WORKERS, len(found))) as pool:
+            return list(pool.map(self._with_size, found))
+
+    def _with_size(self, bucket: Bucket) -> Bucket:
+        from dataclasses import replace
+
+        blobs = self.list_blobs(bucket.name)
+        return replace(bucket, object_count=len(blobs), total_bytes=sum(b.size for b in blobs))
+
+    def delete_bucket(self, name: str, *, force: bool = False) -> None:
+        what = f"bucket {name!r}"
+        with storage_errors(what):
+            bucket = self.client.get_bucket(name, timeout=self.timeout)
+        if force:
+            self._delete_all_objects(name)
+        try:
+            with storage_errors(what):
+                bucket.delete(timeout=self.timeout)
+        except AlreadyExists as exc:  # 409 on delete: the bucket still has objects
+            raise PreconditionFailed(
+                f"bucket {name!r} is not empty", hint=f"labctl bucket delete {name} --force"
+            ) from exc
+
+    def _delete_all_objects(self, name: str) -> None:
+        for _ in range(MAX_DELETE_ROUNDS):
+            with storage_errors(f"bucket {name!r}"):
+                blobs = list(self.client.list_blobs(name, max_results=1000, timeout=self.timeout))
+            if not blobs:
+                return
+            for start in range(0, len(blobs), DELETE_BATCH):
+                try:
+                    with storage_errors(f"objects of {name!r}"), self.client.batch():
+                        for blob in blobs[start : start + DELETE_BATCH]:
+                            blob.delete(timeout=self.timeout)
+                except NotFound:
+                    pass  # deleted meanwhile: the next round lists what is left
+        raise LabctlError(f"bucket {name!r}: objects kept appearing while deleting them")
+
+    # -- objects -------------------------------------------------------------------------------
+
+    def list_blobs(self, bucket: str, prefix: str = "") -> list[BlobInfo]:
+        with storage_errors(f"gs://{bucket}/{prefix}"):
+            blobs = [
+                _blob(b)
+                for b in self.client.list_blobs(bucket, prefix=prefix or None, timeout=self.timeout)
+                # The emulator's bucket listing ignores some filters; Cloud Storage applies it.
+                if b.name.startswith(prefix)
+            ]
+        return sorted(blobs, key=lambda b: b.name)
+
+    def upload_file(
+        self, bucket: str, local_path: Path, object_name: str, progress: Progress | None = None
+    ) -> BlobInfo:
+        url = f"gs://{bucket}/{object_name}"
+        size = local_path.stat().st_size
+        chunked = size > self.resumable_threshold
+        blob = self.client.bucket(bucket).blob(
+            object_name, chunk_size=self.chunk_size if chunked else None
+        )
+        content_type = mimetypes.guess_type(local_path.name)[0] or "application/octet-stream"
+        with open(local_path, "rb") as fh, storage_errors(url):
+            reader = _HashingReader(fh, progress)
+            blob.upload_from_file(
+                reader,
+                size=size,
+                content_type=content_type,
+                checksum="crc32c",
+                timeout=self.timeout,
+            )
+        if not reader.complete(size):
+            self._delete_quietly(blob)
+            raise LabctlError(f"{url}: {local_path} changed while it was uploaded; try again")
+        info = _blob(blob)
+        if info.crc32c is not None and info.crc32c != reader.crc32c_b64():
+            self._delete_quietly(blob)
+            raise LabctlError(f"{url}: checksum mismatch after upload (object deleted); retry")
+        if info.crc32c is None and info.md5 is not None and info.md5 != _file_md5(local_path):
+            self._delete_quietly(blob)
+            raise LabctlError(f"{url}: md5 mismatch after upload (object deleted); retry")
+        return info
+
+    def _delete_quietly(self, blob: Blob) -> None:
+        try:
+            blob.delete(timeout=self.timeout)
+        except Exception as exc:  # the upload error is the one worth reporting
+            log.warning("could not delete %s after a failed upload: %s", blob.name, exc)
+
+    def download_file(
+        self, bucket: str, object_name: str, local_path: Path, progress: Progress | None = None
+    ) -> BlobInfo:
+        url = f"gs://{bucket}/{object_name}"
+        with storage_errors(url):
+            blob = self.client.bucket(bucket).get_blob(object_name, timeout=self.timeout)
+        if blob is None:
+            raise NotFound(f"{url}: not found")
+        info = _blob(blob)  # pins the generation: the bytes match this metadata
+        try:
+            with open(local_path, "wb") as fh, storage_errors(url):
+                writer = _HashingWriter(fh, progress, md5=info.crc32c is None)
+                # raw: the stored bytes exactly, so they match the stored checksums.
+                blob.download_to_file(
+                    writer, raw_download=True, checksum=None, timeout=self.timeout
+                )
+            if writer.size != info.size:
+                raise LabctlError(f"{url}: got {writer.size} of {info.size} bytes; retry")
+            if info.crc32c is not None and writer.crc32c_b64() != info.crc32c:
+                raise LabctlError(f"{url}: crc32c mismatch, the download is damaged; retry")
+            if info.crc32c is None and info.md5 is not None and writer.md5_b64() != info.md5:
+                raise LabctlError(f"{url}: md5 mismatch, the download is damaged; retry")
+        except BaseException:
+            local_path.unlink(missing_ok=True)
+            raise
+        return info
+
+    # -- IAM -----------------------------------------------------------------------------------
+
+    def bucket_members(self, bucket: str) -> dict[str, list[str]]:
+        with storage_errors(f"bucket {bucket!r}"):
+            policy = self.client.bucket(bucket).get_iam_policy(
+                requested_policy_version=3, timeout=self.timeout
+            )
+        members: dict[str, set[str]] = {}
+        for binding in policy.bindings:
+            members.setdefault(binding["role"], set()).update(binding.get("members", ()))
+        return {role: sorted(m) for role, m in sorted(members.items()) if m}
+
+    def add_bucket_member(self, bucket: str, role: str, member: str) -> bool:
+        return self._edit_policy(bucket, role, member, add=True)
+
+    def remove_bucket_member(self, bucket: str, role: str, member: str) -> bool:
+        return self._edit_policy(bucket, role, member, add=False)
+
+    def _edit_policy(self, bucket: str, role: str, member: str, *, add: bool) -> bool:
+        """Read, change, write with the policy's etag; a concurrent change (412) is retried."""
+        handle = self.client.bucket(bucket)
+        for attempt in range(1, IAM_ATTEMPTS + 1):
+            with storage_errors(f"bucket {bucket!r}"):
+                policy = handle.get_iam_policy(requested_policy_version=3, timeout=self.timeout)
+            # Only unconditional bindings: a conditional one grants something narrower.
+            plain = [b for b in policy.bindings if b["role"] == role and not b.get("condition")]
+            present = any(member in b.get("members", ()) for b in plain)
+            if present == add:
+                return False
+            if add and plain:
+                plain[0]["members"] = set(plain[0].get("members", ())) | {member}
+            elif add:
+                policy.bindings.append({"role": role, "members": {member}})
+            else:
+                for binding in plain:
+                    binding["members"] = set(binding.get("members", ())) - {member}
+                policy.bindings = [b for b in policy.bindings if b.get("members")]
+            try:
+                with storage_errors(f"bucket {bucket!r}"):
+                    handle.set_iam_policy(policy, timeout=self.timeout)
+                return True
+            except PreconditionFailed:
+                if attempt == IAM_ATTEMPTS:
+                    raise
+                log.info("IAM policy of %s changed meanwhile; retry %d", bucket, attempt)
+        raise AssertionError("unreachable")
+
+
+# -- records -----------------------------------------------------------------------------------
+
+
+def _bucket(b: Any) -> Bucket:
+    return Bucket(
+        name=b.name,
+        location=(b.location or "").upper(),
+        storage_class=b.storage_class or "",
+        labels=dict(b.labels or {}),
+        created=b.time_created,
+    )
+
+
+def _blob(b: Any) -> BlobInfo:
+    return BlobInfo(
+        name=b.name, size=int(b.size or 0), md5=b.md5_hash, crc32c=b.crc32c, updated=b.updated
+    )
+
+
+# -- streams that hash what passes through them -----------------------------------------------
+
+
+def _crc32c() -> Any:
+    import google_crc32c
+
+    return google_crc32c.Checksum()
+
+
+class _HashingReader:
+    """A read-only file that hashes and reports each byte once, even when the client seeks back
+    to re-send a chunk (only bytes past the high-water mark count)."""
+
+    def __init__(self, fh: IO[bytes], progress: Progress | None) -> None:
+        self._fh = fh
+        self._progress = progress
+        self._crc = _crc32c()
+        self._high = 0
+
+    def read(self, size: int = -1) -> bytes:
+        start = self._fh.tell()
+        data = self._fh.read(size)
+        end = start + len(data)
+        if end > self._high:
+            fresh = data[max(0, self._high - start) :]
+            self._crc.update(fresh)
+            self._high = end
+            if self._progress is not None and fresh:
+                self._progress(len(fresh))
+        return data
+
+    def complete(self, size: int) -> bool:
+        """True if exactly `size` bytes were read (the file did not grow or shrink meanwhile)."""
+        return self._high == size and self._fh.read(1) == b""
+
+    def crc32c_b64(self) -> str:
+        return base64.b64encode(self._crc.digest()).decode()
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._fh.seek(offset, whence)
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+class _HashingWriter:
+    def __init__(self, fh: IO[bytes], progress: Progress | None, *, md5: bool) -> None:
+        self._fh = fh
+        self._progress = progress
+        self._crc = _crc32c()
+        self._md5_state = hashlib.md5(usedforsecurity=False) if md5 else None
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._fh.write(data)
+        self._crc.update(data)
+        if self._md5_state is not None:
+            self._md5_state.update(data)
+        self.size += len(data)
+        if self._progress is not None and data:
+            self._progress(len(data))
+        return len(data)
+
+    def crc32c_b64(self) -> str:
+        return base64.b64encode(self._crc.digest()).decode()
+
+    def md5_b64(self) -> str:
+        assert self._md5_state is not None
+        return base64.b64encode(self._md5_state.digest()).decode()
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+
+def _file_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,6 +54,9 @@ def create(
         list[str] | None,
         typer.Option("--label", metavar="KEY=VALUE", help="Extra label (repeatable)."),
     ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Linux user on the VM (default: your login name).")
+    ] = None,
     dry_run: DryRunOpt = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once accepted.")] = False,
 ) -> None:
@@ -61,6 +64,7 @@ def create(
     from labctl.vms import VmRequest, build_spec
 
     ctx = current()
+    now = datetime.now(UTC)
     request = VmRequest(
         name=name,
         gpu=gpu,
@@ -75,8 +79,9 @@ def create(
         disk_size=disk_size,
         startup_script=startup_script,
         labels=label or [],
+        metadata=_ssh_metadata(user, now + timedelta(days=ctx.settings.course.ssh_key_days)),
     )
-    spec = build_spec(request, ctx.settings, now=datetime.now(UTC))
+    spec = build_spec(request, ctx.settings, now=now)
     if dry_run:
         from labctl.providers.gcp._build import build_instance, instance_to_json
 
@@ -109,6 +114,19 @@ def create(
         _emit_vms(ctx, [vm])
         ctx.out.success(f"{name} is {vm.status} in {vm.zone}")
     ctx.out.next_step(f"labctl tunnel jupyter {name}", f"labctl vm stop {name}")
+
+
+def _ssh_metadata(user: str | None, expire_on: datetime) -> dict[str, str]:
+    """labctl's public key for the VM user, and only instance keys (classmates' project keys
+    must not open each other's VMs). The startup script runs Jupyter as the same user, so the
+    tunnel can find its token."""
+    from labctl.config import config_dir
+    from labctl.ssh.commands import ssh_key_add
+    from labctl.ssh.keys import default_username, validate_username
+
+    user = validate_username(user) if user else default_username()
+    keys = ssh_key_add("", user=user, config_dir=config_dir(), expire_on=expire_on)
+    return {"ssh-keys": keys, "block-project-ssh-keys": "TRUE", "labctl-user": user}
 
 
 @app.command("list")

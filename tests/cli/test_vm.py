@@ -33,6 +33,11 @@ def test_create_gpu_vm_then_list_as_json(runner: CliRunner, fake_compute: FakeCo
     # labctl's metadata for the startup script
     meta = fake_compute.get_vm("ana-gpu", "us-central1-c").metadata
     assert meta["labctl-gpu"] == "true" and meta["labctl-idle-minutes"] == "60"
+    # labctl's own key for the VM user, instance keys only, Jupyter run as that user
+    user = meta["labctl-user"]
+    assert meta["ssh-keys"].startswith(f"{user}:ssh-ed25519 ")
+    assert '"expireOn":' in meta["ssh-keys"]
+    assert meta["block-project-ssh-keys"] == "TRUE"
 
 
 def test_table_output_has_the_columns(runner: CliRunner, fake_compute: FakeCompute) -> None:

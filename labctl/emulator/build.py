@@ -33,13 +33,20 @@ def zonal_ref(value: Any, project: str, zone: str, collection: str, field: str) 
 
 
 def resolve_image(value: Any, project: str, field: str) -> tuple[str, tuple[str, str, int, str]]:
-    """Resolve ``projects/P/global/images/NAME`` or ``.../images/family/F`` to a catalog image."""
+    """Resolve an image URL to a catalog image.
+
+    Forms: ``projects/P/global/images/NAME``, ``projects/P/global/images/family/F`` and
+    ``projects/P/zones/Z/imageFamilyViews/F`` (gcloud uses the last when it creates several VMs).
+    """
     link = to_link(value, project, field)
     parts = link[len(LINK) :].split("/")
     entry = None
     if len(parts) == 5 and parts[2:4] == ["global", "images"]:
         entry = catalog.find_image(parts[1], parts[4])
-    elif len(parts) == 6 and parts[2:5] == ["global", "images", "family"]:
+    elif len(parts) == 6 and (
+        parts[2:5] == ["global", "images", "family"]
+        or (parts[2] == "zones" and parts[4] == "imageFamilyViews")
+    ):
         entry = catalog.find_image_family(parts[1], parts[5])
     if entry is None:
         raise not_found(link[len(LINK) :])

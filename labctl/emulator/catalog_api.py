@@ -195,3 +195,15 @@ def list_images(ctx: Ctx) -> dict[str, Any]:
         ctx.query,
         ctx.base,
     )
+
+
+@handler("compute.imageFamilyViews.get")
+def get_image_family_view(ctx: Ctx) -> dict[str, Any]:
+    """gcloud resolves an image family this way when it creates several VMs at once."""
+    entry = catalog.find_image_family(ctx.project, ctx.params["family"])
+    if entry is None:
+        raise not_found(
+            f"projects/{ctx.project}/zones/{ctx.params['zone']}/imageFamilyViews/"
+            f"{ctx.params['family']}"
+        )
+    return {"image": catalog.image_resource(ctx.project, entry)}

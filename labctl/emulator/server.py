@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from labctl.emulator import validate
 from labctl.emulator.api import HANDLERS, Ctx
+from labctl.emulator.batch import BATCH_PATH, handle_batch
 from labctl.emulator.errors import ApiError, bad_request
 from labctl.emulator.faults import Faults
 from labctl.emulator.state import State, render
@@ -183,10 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60  # idle keep-alive connections are closed after this
     service: ComputeService  # set on a per-server subclass
 
-    def _respond(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
+    def _respond(self, status: int, payload: Any, content_type: str | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", content_type or "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -206,12 +207,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        port = getattr(self.server, "server_port", 80)
+        base = f"http://{self.headers.get('Host') or f'127.0.0.1:{port}'}{PREFIX}"
+        if url.path == BATCH_PATH and self.command == "POST":
+            self._batch(raw, base)
+            return
         if url.path.startswith(ADMIN):
             status, payload = self.service.admin(self.command, url.path[len(ADMIN) :], raw)
         elif url.path.startswith(PREFIX):
-            port = getattr(self.server, "server_port", 80)
-            host = self.headers.get("Host") or f"127.0.0.1:{port}"
-            base = f"http://{host}{PREFIX}"
             try:
                 status, payload = self.service.handle(
                     self.command, url.path[len(PREFIX) :], query, raw, base
@@ -225,6 +228,17 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, payload = 404, ApiError(404, f"Not found: {url.path}", "notFound").body()
         self._respond(status, payload)
+
+    def _batch(self, raw: bytes, base: str) -> None:
+        def dispatch(verb: str, rel: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
+            return self.service.handle(verb, rel, query, body, base)
+
+        try:
+            ctype, data = handle_batch(self.headers.get("Content-Type", ""), raw, PREFIX, dispatch)
+        except ValueError as exc:
+            self._respond(400, ApiError(400, str(exc), "invalid").body())
+            return
+        self._respond(200, data, ctype)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

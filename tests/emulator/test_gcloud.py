@@ -112,3 +112,7 @@ def test_gcloud_course_workflow(emulator: Emulator, tmp_path: Path) -> None:
     assert sorted(remaining) == ["us-central1-a/lab-01", "us-central1-a/lab-02"]
     paths = {r["path"] for r in emulator.requests}
     assert any(p.endswith("/wait") for p in paths)  # gcloud waited on operations
+
+    # Several VMs in one command: gcloud sends a multipart batch request.
+    g.run("compute", "instances", "delete", "lab-01", "lab-02", "--zone=us-central1-a")
+    assert emulator.snapshot()["demo"]["_instances"] == {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from labctl import catalog
+from labctl.emulator import catalog  # the same zones, machine types and GPUs as the emulator
 from labctl.errors import (
     AlreadyExists,
     InvalidInput,
@@ -99,15 +99,15 @@ class FakeCompute:
         def get() -> MachineType:
             if zone not in catalog.ZONES or name not in catalog.MACHINE_TYPES:
                 raise NotFound(f"machine type {name!r} not found in zone {zone!r}")
-            cpus, memory = catalog.MACHINE_TYPES[name]
+            cpus, memory, _shared = catalog.MACHINE_TYPES[name]
             return MachineType(name=name, zone=zone, cpus=cpus, memory_mb=memory)
 
         return self._call("machineTypes.get", get)
 
     def accelerator_zones(self, gpu_type: str) -> dict[str, int]:
         def get() -> dict[str, int]:
-            zones, max_cards = catalog.ACCELERATORS.get(gpu_type, ((), 0))
-            return dict.fromkeys(zones, max_cards)
+            entry = catalog.ACCELERATORS.get(gpu_type)
+            return dict.fromkeys(entry[2], entry[1]) if entry else {}
 
         return self._call("acceleratorTypes.aggregatedList", get)
 
@@ -224,7 +224,7 @@ class FakeCompute:
         if (spec.zone, spec.name) in self._vms:
             raise AlreadyExists(f"VM {spec.name!r} already exists in zone {spec.zone!r}")
         if spec.gpu:
-            zones, _ = catalog.ACCELERATORS.get(spec.gpu.type, ((), 0))
+            zones = catalog.accelerator_zones(spec.gpu.type)
             if spec.zone not in zones:
                 raise InvalidInput(f"accelerator {spec.gpu.type!r} is not offered in {spec.zone}")
             self._check_gpu_quota(spec.gpu, spec.region)

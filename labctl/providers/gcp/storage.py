@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 # Files above the threshold go up as a resumable upload in chunks (a multiple of 256 KiB); an
 # interrupted chunk is re-sent, not the whole file. Below it, one multipart request is faster.
+# 8 MiB is also the client library's own multipart limit (it ignores chunk_size below it).
 RESUMABLE_THRESHOLD = 8 * 1024 * 1024
 CHUNK_SIZE = 16 * 1024 * 1024
 TIMEOUT_S = 120.0
@@ -54,7 +55,6 @@ class GcpStorage:
         *,
         credentials: Credentials | None = None,
         client: Client | None = None,
-        resumable_threshold: int = RESUMABLE_THRESHOLD,
         chunk_size: int = CHUNK_SIZE,
         timeout: float = TIMEOUT_S,
     ) -> None:
@@ -64,7 +64,6 @@ class GcpStorage:
             client = storage.Client(project=project, credentials=credentials)
         self.project = project
         self.client = client
-        self.resumable_threshold = resumable_threshold
         self.chunk_size = chunk_size
         self.timeout = timeout
 
@@ -207,7 +206,7 @@ class GcpStorage:
     ) -> BlobInfo:
         url = f"gs://{bucket}/{object_name}"
         size = local_path.stat().st_size
-        chunked = size > self.resumable_threshold
+        chunked = size > RESUMABLE_THRESHOLD
         blob = self.client.bucket(bucket).blob(
             object_name, chunk_size=self.chunk_size if chunked else None
         )
@@ -221,7 +220,8 @@ class GcpStorage:
                 checksum="crc32c",
                 timeout=self.timeout,
             )
-        if not reader.complete(size):
+            complete = reader.complete(size)
+        if not complete:
             self._delete_quietly(blob)
             raise LabctlError(f"{url}: {local_path} changed while it was uploaded; try again")
         info = _blob(blob)

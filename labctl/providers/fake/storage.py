@@ -79,6 +79,7 @@ class FakeStorage:
         self.buckets: dict[str, FakeBucket] = {}
         self.faults = FakeStorageFaults()
         self.calls: list[str] = []
+        self.chunk_size = CHUNK
         self._lock = threading.RLock()
 
     def _call(self, method: str) -> None:
@@ -179,7 +180,7 @@ class FakeStorage:
             self._get(bucket)
         data = bytearray()
         with open(local_path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
+            while chunk := fh.read(self.chunk_size):
                 self._maybe_interrupt(len(data) + len(chunk))
                 data += chunk
                 if progress is not None:
@@ -199,8 +200,8 @@ class FakeStorage:
             data = obj.data
         try:
             with open(local_path, "wb") as fh:
-                for start in range(0, len(data), CHUNK):
-                    chunk = data[start : start + CHUNK]
+                for start in range(0, len(data), self.chunk_size):
+                    chunk = data[start : start + self.chunk_size]
                     self._maybe_interrupt(start + len(chunk))
                     fh.write(chunk)
                     if progress is not None:

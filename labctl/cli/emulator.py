@@ -58,11 +58,16 @@ def env(
     port: PortOpt = 8085, storage_port: StoragePortOpt = 9023, project: ProjectOpt = "demo"
 ) -> None:
     """Print the exports that point labctl and gcloud at a running emulator."""
-    from labctl.emulator import emulator_env
+    from labctl.config import config_dir
+    from labctl.emulator import DUMMY_TOKEN, emulator_env
 
-    typer.echo(
-        _exports(emulator_env(compute_port=port, storage_port=storage_port, project=project))
-    )
+    # gcloud insists on a token even for the emulator; any token in a file will do.
+    token_file = config_dir() / "emulator" / "access-token"
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    token_file.write_text(DUMMY_TOKEN + "\n", encoding="utf-8")
+    compute_url = f"http://127.0.0.1:{port}/compute/v1/"
+    storage_url = f"http://127.0.0.1:{storage_port}" if storage_port else None
+    typer.echo(_exports(emulator_env(compute_url, storage_url, token_file, project)))
 
 
 def _exports(env: dict[str, str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -79,9 +80,11 @@ def create(
         disk_size=disk_size,
         startup_script=startup_script,
         labels=label or [],
-        metadata=_ssh_metadata(user, now + timedelta(days=ctx.settings.course.ssh_key_days)),
     )
     spec = build_spec(request, ctx.settings, now=now)
+    # The key is made only once the request is known to be valid (and paramiko loaded only then).
+    ssh = _ssh_metadata(user, now + timedelta(days=ctx.settings.course.ssh_key_days))
+    spec = replace(spec, metadata={**spec.metadata, **ssh})
     if dry_run:
         from labctl.providers.gcp._build import build_instance, instance_to_json
 

@@ -11,6 +11,6 @@ Importing this package is cheap: the discovery document is read on the first req
 storage emulator is imported only when started.
 """
 
-from labctl.emulator.emulator import Emulator
+from labctl.emulator.emulator import DUMMY_TOKEN, Emulator, emulator_env
 
-__all__ = ["Emulator"]
+__all__ = ["DUMMY_TOKEN", "Emulator", "emulator_env"]

@@ -131,16 +131,7 @@ class Emulator:
         """Environment that points gcloud, google-cloud-* and labctl at this emulator."""
         if self.token_file is None:
             raise RuntimeError("the emulator is not running; call start()")
-        env = {
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": self.compute_url,
-            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(self.token_file),
-            "CLOUDSDK_CORE_PROJECT": project,
-            "GOOGLE_CLOUD_PROJECT": project,
-            "LABCTL_PROJECT": project,
-        }
-        if self.storage_url:
-            env["STORAGE_EMULATOR_HOST"] = self.storage_url
-        return env
+        return emulator_env(self.compute_url, self.storage_url, self.token_file, project)
 
     # --- faults, requests, state ------------------------------------------------------------------
     @property
@@ -236,3 +227,22 @@ class Emulator:
                 "GET health": lambda _b: {"ok": True, "compute_url": self.compute_url},
             }
         )
+
+
+def emulator_env(
+    compute_url: str, storage_url: str | None, token_file: Path, project: str = "demo"
+) -> dict[str, str]:
+    """The exports for an emulator at these addresses (``labctl emulator env`` prints them).
+
+    gcloud wants an access token even for a plain-http endpoint; any token in a file will do.
+    """
+    env = {
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": compute_url,
+        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token_file),
+        "CLOUDSDK_CORE_PROJECT": project,
+        "GOOGLE_CLOUD_PROJECT": project,
+        "LABCTL_PROJECT": project,
+    }
+    if storage_url:
+        env["STORAGE_EMULATOR_HOST"] = storage_url
+    return env

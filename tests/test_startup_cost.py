@@ -32,6 +32,9 @@ sys.stderr.write("\\nHEAVY=" + json.dumps(heavy) + "\\n")
         ["vm", "create", "Bad_Name"],
         ["vm", "create", "ok", "--spot", "--standard"],
         ["emulator", "--help"],
+        ["tunnel", "--help"],
+        ["ssh-key", "--help"],
+        ["vm", "ssh", "--help"],
     ],
 )
 def test_no_cloud_library_is_imported(args: list[str]) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from labctl import __version__
-from labctl.cli import emulator, vm
+from labctl.cli import emulator, ssh_key, tunnel, vm, vm_ssh  # noqa: F401 (vm_ssh adds `vm ssh`)
 
 app = typer.Typer(
     name="labctl",
@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(vm.app, name="vm")
 app.add_typer(emulator.app, name="emulator")
+app.add_typer(tunnel.app, name="tunnel")
+app.add_typer(ssh_key.app, name="ssh-key")
 
 
 def _version(value: bool) -> None:

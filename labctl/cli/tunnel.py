@@ -1,0 +1,291 @@
+"""`labctl tunnel`: forward local loopback ports to a VM's Jupyter or other ports over SSH."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from labctl.cli._context import Context, current
+from labctl.cli._options import command_options
+from labctl.cli._output import Format, escape
+from labctl.cli.vm_ssh import (
+    AcceptNewOpt,
+    IapOpt,
+    IdentityOpt,
+    SshOptions,
+    SshPortOpt,
+    UserOpt,
+    host_key_prompt,
+    running_vm,
+    vm_access,
+)
+
+if TYPE_CHECKING:
+    from rich.status import Status as RichStatus
+
+    from labctl.ssh.tunnel import Tunnel
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Forward local ports to a VM over SSH: its Jupyter, TensorBoard, anything.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+# A tunnel command blocks until Ctrl-C or until this is set (by a program embedding the CLI,
+# or a test). It is never cleared here: whoever sets it clears it before the next run.
+stop_requested = threading.Event()
+_POLL = 0.5  # how often the blocking wait looks at the tunnel and the event
+_RETRY = 3.0  # between SSH attempts while a VM boots
+
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        metavar="SECONDS",
+        help="How long to wait for SSH (and Jupyter) on a VM that is still starting.",
+    ),
+]
+
+
+class Spinner:
+    """A status line on stderr that can change its text and step aside for a prompt."""
+
+    def __init__(self, ctx: Context, message: str) -> None:
+        out = ctx.out
+        self._status: RichStatus | None = None
+        if out.verbosity >= 0 and out.stderr.is_terminal:
+            self._status = out.stderr.status(escape(message))
+        elif out.verbosity >= 0:
+            out.info(message)  # no terminal: one line instead of an animation
+
+    def __enter__(self) -> Spinner:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def update(self, message: str) -> None:
+        if self._status is not None:
+            self._status.update(escape(message))
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        if self._status is not None:
+            self._status.stop()
+        try:
+            yield
+        finally:
+            if self._status is not None:
+                self._status.start()
+
+
+def _retry_while_booting(
+    attempt: Callable[[float], T], *, wait: float, spinner: Spinner, vm: str
+) -> T:
+    """Call `attempt(seconds_left)` until the VM's sshd answers or `wait` seconds pass.
+
+    Only "refused" and "timed out" are retried: they are what a booting VM looks like. A
+    key or host-key problem will not fix itself and is raised at once.
+    """
+    from labctl.ssh.errors import SshConnectionRefused, SshTimeout
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return attempt(max(1.0, deadline - time.monotonic()))
+        except (SshConnectionRefused, SshTimeout) as exc:
+            if time.monotonic() + _RETRY >= deadline:
+                raise
+            spinner.update(f"Waiting for SSH on {vm} ({exc.message})...")
+            time.sleep(_RETRY)
+
+
+@contextmanager
+def _redacted_logs(ctx: Context) -> Iterator[set[str]]:
+    """Mask Jupyter tokens in every log line while the command runs (-vv logs paramiko).
+
+    Filters sit on the root handlers: a logger's own filters do not see records that
+    propagate up from child loggers. Yields the set to add known secrets to.
+    """
+    import logging
+
+    from labctl.ssh.jupyter import TokenRedactingFilter
+
+    redactor = TokenRedactingFilter()
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redactor)
+    try:
+        yield redactor.secrets
+    finally:
+        for handler in handlers:
+            handler.removeFilter(redactor)
+
+
+def _serve(ctx: Context, tunnel: Tunnel) -> None:
+    """Block until Ctrl-C (a clean exit 0) or `stop_requested`; the SSH layer reconnects."""
+    try:
+        while not stop_requested.wait(_POLL):
+            if tunnel.wait(0):  # raises the error that made it give up reconnecting
+                return
+    except KeyboardInterrupt:
+        ctx.out.info("closing the tunnel")
+    finally:
+        tunnel.stop()
+
+
+def _print_data(ctx: Context, data: dict[str, Any], text: str) -> None:
+    if ctx.out.fmt is Format.json:
+        ctx.out.json(data)
+    else:
+        sys.stdout.write(text + "\n")
+    sys.stdout.flush()  # the command keeps running: a script reading the pipe needs it now
+
+
+@app.command()
+@command_options
+def jupyter(
+    name: Annotated[str, typer.Argument(help="VM name.")],
+    local_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Local port (the next free one if taken).")
+    ] = 8888,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open it in the browser.")] = False,
+    ssh_port: SshPortOpt = 22,
+    user: UserOpt = None,
+    identity: IdentityOpt = None,
+    accept_new_host_key: AcceptNewOpt = False,
+    iap: IapOpt = False,
+    wait: WaitOpt = 300.0,
+) -> None:
+    """Forward 127.0.0.1:8888 to the VM's Jupyter and print its URL (with token) on stdout."""
+    from labctl.ssh import jupyter as remote_jupyter
+    from labctl.ssh.commands import tunnel_jupyter
+
+    ctx = current()
+    opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
+    with _redacted_logs(ctx) as secrets:
+        with ctx.out.spinner(f"Looking up {name}..."):
+            vm = running_vm(ctx, name)
+        with Spinner(ctx, f"Connecting to {name} and waiting for Jupyter...") as spinner:
+            access = vm_access(
+                ctx,
+                vm,
+                opts,
+                command=f"labctl tunnel jupyter {name}",
+                confirm=host_key_prompt(spinner.paused),
+            )
+            jt = _retry_while_booting(
+                lambda left: tunnel_jupyter(
+                    access,
+                    local_port=local_port,
+                    wait_timeout=left,
+                    # Read at call time so a custom image (or a test) can point elsewhere.
+                    jupyter_commands=remote_jupyter.JUPYTER_LIST_COMMANDS,
+                    on_progress=lambda s, status: spinner.update(
+                        f"Waiting for Jupyter on {name} ({s:.0f} s: {status})..."
+                    ),
+                    on_event=ctx.out.info,
+                ),
+                wait=wait,
+                spinner=spinner,
+                vm=name,
+            )
+        secrets.add(jt.server.token)
+        try:
+            data = {
+                "url": jt.url,
+                "local_port": jt.local_port,
+                "remote_port": jt.server.port,
+                "vm": vm.name,
+                "zone": vm.zone,
+            }
+            _print_data(ctx, data, jt.url)
+            ctx.out.info(
+                f"Jupyter on {name} (port {jt.server.port}) is at 127.0.0.1:{jt.local_port}; "
+                "press Ctrl-C to close the tunnel."
+            )
+            if open_browser:
+                import webbrowser
+
+                if not webbrowser.open(jt.url):
+                    ctx.out.warn("no browser found: open the URL above yourself")
+        except BaseException:
+            jt.stop()
+            raise
+        _serve(ctx, jt.tunnel)
+
+
+@app.command()
+@command_options
+def port(
+    name: Annotated[str, typer.Argument(help="VM name.")],
+    forwards: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="LOCAL:REMOTE...",
+            help="Ports to forward: 6006:6006, or LOCAL:HOST:REMOTE with HOST as the VM sees it.",
+        ),
+    ],
+    ssh_port: SshPortOpt = 22,
+    user: UserOpt = None,
+    identity: IdentityOpt = None,
+    accept_new_host_key: AcceptNewOpt = False,
+    iap: IapOpt = False,
+    wait: WaitOpt = 300.0,
+) -> None:
+    """Forward local ports to ports on the VM (TensorBoard, a web app) until Ctrl-C."""
+    from labctl.ssh.commands import tunnel_ports
+    from labctl.ssh.tunnel import parse_forward_spec
+
+    ctx = current()
+    for spec in forwards:
+        parse_forward_spec(spec)  # a typo is reported before any API call
+    opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
+    with _redacted_logs(ctx):
+        with ctx.out.spinner(f"Looking up {name}..."):
+            vm = running_vm(ctx, name)
+        with Spinner(ctx, f"Connecting to {name}...") as spinner:
+            access = vm_access(
+                ctx,
+                vm,
+                opts,
+                command=f"labctl tunnel port {name} {' '.join(forwards)}",
+                confirm=host_key_prompt(spinner.paused),
+            )
+            tunnel, bound = _retry_while_booting(
+                lambda _left: tunnel_ports(access, forwards, on_event=ctx.out.info),
+                wait=wait,
+                spinner=spinner,
+                vm=name,
+            )
+        try:
+            rows = [
+                {
+                    "local_port": b.local_port,
+                    "remote_host": b.spec.remote_host,
+                    "remote_port": b.spec.remote_port,
+                }
+                for b in bound
+            ]
+            text = "\n".join(
+                f"127.0.0.1:{r['local_port']} -> {r['remote_host']}:{r['remote_port']}"
+                for r in rows
+            )
+            _print_data(ctx, {"vm": vm.name, "zone": vm.zone, "forwards": rows}, text)
+            ctx.out.info(f"Forwarding to {name}; press Ctrl-C to close the tunnel.")
+        except BaseException:
+            tunnel.stop()
+            raise
+        _serve(ctx, tunnel)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +38,10 @@ class Output:
     def stdout(self) -> Console:
         from rich.console import Console
 
-        return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        # Piped into a file or another program, a table keeps its full width instead of the
+        # 80 columns rich assumes without a terminal.
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 250
+        return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=width)
 
     @cached_property
     def stderr(self) -> Console:
@@ -51,7 +55,9 @@ class Output:
     ) -> None:
         from rich.table import Table
 
-        table = Table(*columns, title=title or None, box=None, pad_edge=False, header_style="bold")
+        table = Table(title=title or None, box=None, pad_edge=False, header_style="bold")
+        for column in columns:
+            table.add_column(column, overflow="fold")  # wrap long values, never cut them
         for row in rows:
             table.add_row(*(escape("" if cell is None else str(cell)) for cell in row))
         self.stdout.print(table)

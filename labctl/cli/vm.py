@@ -170,7 +170,9 @@ def show(name: Annotated[str, typer.Argument(help="VM name.")]) -> None:
     if ctx.out.fmt == "json":
         ctx.out.json(describe_vm(vm))
     else:
-        ctx.out.table(("FIELD", "VALUE"), list(describe_vm(vm).items()))
+        fields = describe_vm(vm)
+        fields["labels"] = ", ".join(f"{k}={v}" for k, v in sorted(vm.labels.items()))
+        ctx.out.table(("FIELD", "VALUE"), [(k, "-" if v is None else v) for k, v in fields.items()])
     ctx.out.next_step(f"labctl tunnel jupyter {name}", f"labctl vm stop {name}")
 
 
@@ -179,7 +181,7 @@ def show(name: Annotated[str, typer.Argument(help="VM name.")]) -> None:
 def stop(names: Annotated[list[str], typer.Argument(help="VM names.")]) -> None:
     """Stop VMs (the disk is kept; GPU and CPU billing stops)."""
     ctx = current()
-    _for_each_vm(ctx, names, "stopping", lambda vm: ctx.compute.stop_vm(vm.name, vm.zone))
+    _for_each_vm(ctx, names, "stopped", lambda vm: ctx.compute.stop_vm(vm.name, vm.zone))
     ctx.out.next_step(f"labctl vm start {' '.join(names)}")
 
 
@@ -188,7 +190,7 @@ def stop(names: Annotated[list[str], typer.Argument(help="VM names.")]) -> None:
 def start(names: Annotated[list[str], typer.Argument(help="VM names.")]) -> None:
     """Start stopped VMs."""
     ctx = current()
-    _for_each_vm(ctx, names, "starting", lambda vm: ctx.compute.start_vm(vm.name, vm.zone))
+    _for_each_vm(ctx, names, "started", lambda vm: ctx.compute.start_vm(vm.name, vm.zone))
     ctx.out.next_step(f"labctl tunnel jupyter {names[0]}")
 
 
@@ -207,7 +209,7 @@ def delete(
     _for_each_vm(
         ctx,
         names,
-        "deleting",
+        "deleted",
         lambda vm: ctx.compute.delete_vm(vm.name, vm.zone),
         confirm=confirm,
         gone_ok=True,
@@ -279,7 +281,7 @@ def _for_each_vm(
     ):
         for vm, error in pool.map(run, targets):
             if error is None:
-                ctx.out.success(f"{vm.name} ({vm.zone}): done {verb}")
+                ctx.out.success(f"{vm.name} ({vm.zone}): {verb}")
             else:
                 failures[vm.name] = error
     if failures:

@@ -19,10 +19,27 @@ def _closed_loopback_port() -> int:
 CLOSED_PORT = _closed_loopback_port()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Live tests (a real project) run only when asked: -m live and LABCTL_LIVE_PROJECT set."""
+    markexpr = config.getoption("-m") or ""
+    asked = "live" in markexpr and "not live" not in markexpr
+    asked = asked and bool(os.environ.get("LABCTL_LIVE_PROJECT"))
+    for item in items:
+        if "live" in item.keywords and not asked:
+            item.add_marker(
+                pytest.mark.skip(reason="live test: run with -m live and LABCTL_LIVE_PROJECT")
+            )
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:
+    if request.node.get_closest_marker("live"):
+        yield  # live tests use the machine's real credentials on purpose
+        return
     home = tmp_path_factory.mktemp("home")
     for key in list(os.environ):
         if key.startswith(("LABCTL_", "CLOUDSDK_", "GOOGLE_", "GCLOUD_")) or key in (

@@ -101,6 +101,8 @@ def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     if verbosity < 2:
-        # The Google libraries are chatty at INFO; their detail is only wanted with -vv.
+        # The libraries' own warnings (google-auth's metadata-server retries, urllib3's
+        # connection retries) repeat what labctl's one-line error says; -vv shows them.
+        noisy_level = logging.ERROR if verbosity <= 0 else logging.WARNING
         for noisy in ("google", "urllib3", "paramiko"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+            logging.getLogger(noisy).setLevel(noisy_level)

@@ -63,16 +63,33 @@ def explicit_credentials_available() -> bool:
     return (gcloud_config_dir() / "application_default_credentials.json").is_file()
 
 
+def might_be_on_gce() -> bool:
+    """Whether a metadata server may answer: one is configured, or the BIOS says Google.
+
+    The same residency check google-auth makes, done first and without the network.
+    """
+    if os.environ.get("GCE_METADATA_HOST") or os.environ.get("GCE_METADATA_IP"):
+        return True
+    try:
+        return "Google" in Path("/sys/class/dmi/id/product_name").read_text()
+    except OSError:
+        return os.name == "nt"  # no cheap check there: let google-auth decide
+
+
 def resolve_credentials(*, endpoint_override: str | None) -> tuple[Credentials, str | None]:
     """(credentials, project google-auth found or None).
 
     With an endpoint override (an emulator) and no credentials file, anonymous credentials are
     used without calling google.auth.default(), which would probe the metadata server.
     """
-    if endpoint_override and not explicit_credentials_available():
+    explicit = explicit_credentials_available()
+    if endpoint_override and not explicit:
         from google.auth.credentials import AnonymousCredentials
 
         return AnonymousCredentials(), None
+    if not explicit and not might_be_on_gce():
+        # google.auth.default() would only probe the metadata server, for seconds, to fail.
+        raise CredentialsError("no Google Cloud credentials found", hint=ADC_HINT)
 
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError

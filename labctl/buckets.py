@@ -41,6 +41,7 @@ STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
 ROLES = {"viewer": "roles/storage.objectViewer", "editor": "roles/storage.objectAdmin"}
 MEMBER_KINDS = ("user", "group", "serviceAccount", "domain")
 
+MIN_PROJECT_ID = 6
 NAME_ATTEMPTS = 5  # derived names: a 24-bit suffix clashes rarely; a few tries are plenty
 PART_SUFFIX = ".labctl-part"
 MAX_WORKERS = 8
@@ -78,7 +79,9 @@ def check_public_name(name: str, *, project: str | None) -> str:
     """Bucket names are public: refuse e-mail addresses and the project id in them."""
     if "@" in name or _EMAIL_RE.search(name):
         raise InvalidInput(f"bucket name {name!r} must not contain an e-mail address")
-    if project:
+    # Real project ids have 6-30 characters; shorter ones are placeholders (an emulator's "demo")
+    # that would match ordinary words.
+    if project and len(project) >= MIN_PROJECT_ID:
         for form in {project.lower(), slugify(project)}:
             if form and form in name:
                 raise InvalidInput(

@@ -191,6 +191,8 @@ def upload(
         raise InvalidInput("give at least one PATH and a gs://BUCKET[/PREFIX] destination")
     dest = buckets.parse_gs_url(paths[-1])
     plan = buckets.plan_upload([Path(p) for p in paths[:-1]], dest)
+    with ctx.out.spinner(f"Checking gs://{dest.bucket}..."):
+        ctx.storage.get_bucket(dest.bucket)  # a missing bucket is one clear error, not N
     done = _transfer(ctx, plan, "Uploading", buckets.upload_one, workers)
     _emit_blobs(ctx, dest.bucket, done)
     ctx.out.next_step(f"labctl bucket ls {dest}")

@@ -252,3 +252,13 @@ def test_bucket_commands_that_need_no_cloud_import_no_cloud_library(args: list[s
     marker = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")]
     assert marker, proc.stderr
     assert json.loads(marker[-1][len("HEAVY=") :]) == []
+
+
+def test_upload_to_a_missing_bucket_is_one_error_and_sends_nothing(
+    fake: FakeStorage, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_text("x")
+    result = run("upload", str(tmp_path / "f"), "gs://nope-1/")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == "error: bucket 'nope-1': not found"
+    assert "upload_file" not in fake.calls

@@ -276,3 +276,12 @@ def test_without_the_emulator_variable_credentials_are_required(
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     with pytest.raises(CredentialsError):
         make_storage("demo")
+
+
+def test_project_is_resolved_without_compute(
+    storage_emulator: StorageEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert make_storage(None, config_project="from-config").project == "from-config"
+    monkeypatch.setenv("LABCTL_PROJECT", "from-env")
+    assert make_storage(None, config_project="from-config").project == "from-env"
+    assert make_storage("flag").project == "flag"

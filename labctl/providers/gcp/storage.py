@@ -37,14 +37,27 @@ SIZE_WORKERS = 8
 
 
 def make_storage(
-    project: str, *, credentials: Credentials | None = None, client: Client | None = None
+    project: str | None,
+    *,
+    config_project: str | None = None,
+    credentials: Credentials | None = None,
+    client: Client | None = None,
 ) -> GcpStorage:
-    """A GcpStorage for `project`. With STORAGE_EMULATOR_HOST set and no credentials file,
-    anonymous credentials are used (nothing probes the metadata server)."""
+    """A GcpStorage for `project` (None: resolved as for Compute, from the environment, the
+    config value, the credentials, then gcloud). With STORAGE_EMULATOR_HOST set and no
+    credentials file, anonymous credentials are used (nothing probes the metadata server).
+    Raises CredentialsError or InvalidInput."""
+    auth_project = None
     if client is None and credentials is None:
         from labctl.providers.gcp.auth import resolve_credentials
 
-        credentials, _ = resolve_credentials(endpoint_override=os.environ.get(EMULATOR_ENV))
+        credentials, auth_project = resolve_credentials(
+            endpoint_override=os.environ.get(EMULATOR_ENV)
+        )
+    if project is None:
+        from labctl.providers.gcp.auth import resolve_project
+
+        project = resolve_project(None, config_project, auth_project=auth_project)
     return GcpStorage(project, credentials=credentials, client=client)
 
 

@@ -211,3 +211,17 @@ def test_errors_are_labctl_errors(storage: StorageProvider, tmp_path: Path) -> N
     f.write_bytes(b"x")
     with pytest.raises(LabctlError):
         storage.upload_file("no-bucket-here", f, "x")
+
+
+def test_both_providers_satisfy_the_protocol_for_mypy() -> None:
+    from typing import TYPE_CHECKING
+
+    from labctl.providers.fake.storage import FakeStorage
+
+    fake: StorageProvider = FakeStorage()
+    assert fake.project == "demo"
+    if TYPE_CHECKING:  # checked by mypy, which is the point
+        from labctl.providers.gcp.storage import GcpStorage
+
+        real: StorageProvider = GcpStorage("demo")
+        assert real

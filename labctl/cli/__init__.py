@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from labctl import __version__
-from labctl.cli import emulator, ssh_key, tunnel, vm, vm_ssh  # noqa: F401 (vm_ssh adds `vm ssh`)
+from labctl.cli import bucket, emulator, ssh_key, tunnel, vm, vm_ssh  # noqa: F401 (vm_ssh adds `vm ssh`)
 
 app = typer.Typer(
     name="labctl",
@@ -21,6 +21,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(vm.app, name="vm")
+app.add_typer(bucket.app, name="bucket")
 app.add_typer(emulator.app, name="emulator")
 app.add_typer(tunnel.app, name="tunnel")
 app.add_typer(ssh_key.app, name="ssh-key")

@@ -33,7 +33,7 @@ def _gcp_compute(ctx: Context) -> ComputeProvider:
 def _gcp_storage(ctx: Context) -> StorageProvider:
     from labctl.providers.gcp.storage import make_storage
 
-    return make_storage(ctx.compute_project())
+    return make_storage(ctx.opts.project, config_project=ctx.settings.gcp.project or None)
 
 
 # Tests swap these for the in-memory fakes (see tests/conftest.py).
@@ -64,10 +64,6 @@ class Context:
     def storage(self) -> StorageProvider:
         self.settings  # noqa: B018 - as above
         return storage_factory(self)
-
-    def compute_project(self) -> str:
-        """The project id, resolved the way the Compute provider resolves it."""
-        return self.compute.project
 
 
 _current: Context | None = None

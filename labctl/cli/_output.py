@@ -70,7 +70,7 @@ class Output:
         """One call for both formats: `data` for --format json, columns/rows for a table."""
         if self.fmt is Format.json:
             self.json(data)
-        else:
+        elif rows:  # an empty table is only a header: say "none found" on stderr instead
             self.table(columns, rows)
 
     # -- messages (stderr) -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The provider surface the domain and the CLI code against; every implementation raises labctl.errors."""
+"""The provider surface the domain and the CLI code against; implementations raise labctl.errors."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class ComputeProvider(Protocol):
         ...
 
     def accelerator_zones(self, gpu_type: str) -> dict[str, int]:
-        """zone -> maximum cards per VM, for every zone offering `gpu_type` (one aggregated call)."""
+        """zone -> maximum cards per VM for each zone offering `gpu_type` (one aggregated call)."""
         ...
 
     def list_vms(

@@ -29,6 +29,8 @@ from labctl.cli.vm_ssh import (
 if TYPE_CHECKING:
     from rich.status import Status as RichStatus
 
+    from labctl.models import Vm
+    from labctl.ssh.commands import VmAccess
     from labctl.ssh.tunnel import Tunnel
 
 T = TypeVar("T")
@@ -113,7 +115,7 @@ def _retry_while_booting(
 
 
 @contextmanager
-def _redacted_logs(ctx: Context) -> Iterator[set[str]]:
+def _redacted_logs() -> Iterator[set[str]]:
     """Mask Jupyter tokens in every log line while the command runs (-vv logs paramiko).
 
     Filters sit on the root handlers: a logger's own filters do not see records that
@@ -146,12 +148,54 @@ def _serve(ctx: Context, tunnel: Tunnel) -> None:
         tunnel.stop()
 
 
-def _print_data(ctx: Context, data: dict[str, Any], text: str) -> None:
-    if ctx.out.fmt is Format.json:
-        ctx.out.json(data)
-    else:
-        sys.stdout.write(text + "\n")
-    sys.stdout.flush()  # the command keeps running: a script reading the pipe needs it now
+def _connect(
+    ctx: Context,
+    name: str,
+    opts: SshOptions,
+    *,
+    wait: float,
+    doing: str,
+    command: str,
+    start: Callable[[VmAccess, float, Spinner], T],
+) -> tuple[Vm, T]:
+    """Look the VM up, then `start(access, seconds_left, spinner)` while it boots."""
+    with ctx.out.spinner(f"Looking up {name}..."):
+        vm = running_vm(ctx, name)
+    with Spinner(ctx, doing) as spinner:
+        confirm = host_key_prompt(spinner.paused)
+        access = vm_access(ctx, vm, opts, command=command, confirm=confirm)
+        started = _retry_while_booting(
+            lambda left: start(access, left, spinner), wait=wait, spinner=spinner, vm=name
+        )
+    return vm, started
+
+
+def _announce_and_serve(
+    ctx: Context,
+    tunnel: Tunnel,
+    data: dict[str, Any],
+    text: str,
+    message: str,
+    *,
+    open_url: str | None = None,
+) -> None:
+    """Print the data (stdout) and how to stop (stderr), then block until Ctrl-C."""
+    try:
+        if ctx.out.fmt is Format.json:
+            ctx.out.json(data)
+        else:
+            sys.stdout.write(text + "\n")
+        sys.stdout.flush()  # the command keeps running: a script reading the pipe needs it now
+        ctx.out.info(message + "; press Ctrl-C to close the tunnel.")
+        if open_url is not None:
+            import webbrowser
+
+            if not webbrowser.open(open_url):
+                ctx.out.warn("no browser found: open the URL yourself")
+    except BaseException:
+        tunnel.stop()
+        raise
+    _serve(ctx, tunnel)
 
 
 @app.command()
@@ -171,60 +215,40 @@ def jupyter(
 ) -> None:
     """Forward 127.0.0.1:8888 to the VM's Jupyter and print its URL (with token) on stdout."""
     from labctl.ssh import jupyter as remote_jupyter
-    from labctl.ssh.commands import tunnel_jupyter
+    from labctl.ssh.commands import JupyterTunnel, tunnel_jupyter
 
     ctx = current()
     opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
-    with _redacted_logs(ctx) as secrets:
-        with ctx.out.spinner(f"Looking up {name}..."):
-            vm = running_vm(ctx, name)
-        with Spinner(ctx, f"Connecting to {name} and waiting for Jupyter...") as spinner:
-            access = vm_access(
-                ctx,
-                vm,
-                opts,
-                command=f"labctl tunnel jupyter {name}",
-                confirm=host_key_prompt(spinner.paused),
-            )
-            jt = _retry_while_booting(
-                lambda left: tunnel_jupyter(
-                    access,
-                    local_port=local_port,
-                    wait_timeout=left,
-                    # Read at call time so a custom image (or a test) can point elsewhere.
-                    jupyter_commands=remote_jupyter.JUPYTER_LIST_COMMANDS,
-                    on_progress=lambda s, status: spinner.update(
-                        f"Waiting for Jupyter on {name} ({s:.0f} s: {status})..."
-                    ),
-                    on_event=ctx.out.info,
-                ),
-                wait=wait,
-                spinner=spinner,
-                vm=name,
-            )
-        secrets.add(jt.server.token)
-        try:
-            data = {
-                "url": jt.url,
-                "local_port": jt.local_port,
-                "remote_port": jt.server.port,
-                "vm": vm.name,
-                "zone": vm.zone,
-            }
-            _print_data(ctx, data, jt.url)
-            ctx.out.info(
-                f"Jupyter on {name} (port {jt.server.port}) is at 127.0.0.1:{jt.local_port}; "
-                "press Ctrl-C to close the tunnel."
-            )
-            if open_browser:
-                import webbrowser
 
-                if not webbrowser.open(jt.url):
-                    ctx.out.warn("no browser found: open the URL above yourself")
-        except BaseException:
-            jt.stop()
-            raise
-        _serve(ctx, jt.tunnel)
+    def start(access: VmAccess, left: float, spinner: Spinner) -> JupyterTunnel:
+        def progress(elapsed: float, status: str) -> None:
+            spinner.update(f"Waiting for Jupyter on {name} ({elapsed:.0f} s: {status})...")
+
+        return tunnel_jupyter(
+            access,
+            local_port=local_port,
+            wait_timeout=left,
+            # Read at call time so a custom image (or a test) can point elsewhere.
+            jupyter_commands=remote_jupyter.JUPYTER_LIST_COMMANDS,
+            on_progress=progress,
+            on_event=ctx.out.info,
+        )
+
+    with _redacted_logs() as secrets:
+        doing = f"Connecting to {name} and waiting for Jupyter..."
+        command = f"labctl tunnel jupyter {name}"
+        vm, jt = _connect(ctx, name, opts, wait=wait, doing=doing, command=command, start=start)
+        secrets.add(jt.server.token)
+        data = {
+            "url": jt.url,
+            "local_port": jt.local_port,
+            "remote_port": jt.server.port,
+            "vm": vm.name,
+            "zone": vm.zone,
+        }
+        message = f"Jupyter on {name} (port {jt.server.port}) is at 127.0.0.1:{jt.local_port}"
+        url = jt.url if open_browser else None
+        _announce_and_serve(ctx, jt.tunnel, data, jt.url, message, open_url=url)
 
 
 @app.command()
@@ -253,39 +277,28 @@ def port(
     for spec in forwards:
         parse_forward_spec(spec)  # a typo is reported before any API call
     opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
-    with _redacted_logs(ctx):
-        with ctx.out.spinner(f"Looking up {name}..."):
-            vm = running_vm(ctx, name)
-        with Spinner(ctx, f"Connecting to {name}...") as spinner:
-            access = vm_access(
-                ctx,
-                vm,
-                opts,
-                command=f"labctl tunnel port {name} {' '.join(forwards)}",
-                confirm=host_key_prompt(spinner.paused),
-            )
-            tunnel, bound = _retry_while_booting(
-                lambda _left: tunnel_ports(access, forwards, on_event=ctx.out.info),
-                wait=wait,
-                spinner=spinner,
-                vm=name,
-            )
-        try:
-            rows = [
-                {
-                    "local_port": b.local_port,
-                    "remote_host": b.spec.remote_host,
-                    "remote_port": b.spec.remote_port,
-                }
-                for b in bound
-            ]
-            text = "\n".join(
-                f"127.0.0.1:{r['local_port']} -> {r['remote_host']}:{r['remote_port']}"
-                for r in rows
-            )
-            _print_data(ctx, {"vm": vm.name, "zone": vm.zone, "forwards": rows}, text)
-            ctx.out.info(f"Forwarding to {name}; press Ctrl-C to close the tunnel.")
-        except BaseException:
-            tunnel.stop()
-            raise
-        _serve(ctx, tunnel)
+    with _redacted_logs():
+        vm, (tunnel, bound) = _connect(
+            ctx,
+            name,
+            opts,
+            wait=wait,
+            doing=f"Connecting to {name}...",
+            command=f"labctl tunnel port {name} {' '.join(forwards)}",
+            start=lambda access, _left, _spinner: tunnel_ports(
+                access, forwards, on_event=ctx.out.info
+            ),
+        )
+        rows = [
+            {
+                "local_port": b.local_port,
+                "remote_host": b.spec.remote_host,
+                "remote_port": b.spec.remote_port,
+            }
+            for b in bound
+        ]
+        text = "\n".join(
+            f"127.0.0.1:{r['local_port']} -> {r['remote_host']}:{r['remote_port']}" for r in rows
+        )
+        data = {"vm": vm.name, "zone": vm.zone, "forwards": rows}
+        _announce_and_serve(ctx, tunnel, data, text, f"Forwarding to {name}")

@@ -13,7 +13,10 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -39,6 +42,7 @@ from tests.ssh.servers import (
     jupyter_list_command,
     start_jupyter,
     start_sshd,
+    stop_process,
 )
 
 pytestmark = pytest.mark.slow
@@ -340,3 +344,62 @@ def test_vm_ssh_without_command_execs_openssh(
     missing = runner.invoke(app, ["vm", "ssh", VM, *lab_vm.ssh_args])
     assert missing.exit_code == 1 and "OpenSSH client (ssh) is not installed" in missing.stderr
     assert len(fake_compute.calls) == before  # checked before any API call
+
+
+# Runs `labctl tunnel jupyter` in its own process on a fake provider set up from argv.
+CTRL_C_PROBE = """
+import json, sys
+from labctl.cli import _context, main
+from labctl.models import VmSpec
+from labctl.providers.fake.compute import FakeCompute
+from labctl.ssh import jupyter
+
+cfg = json.loads(sys.argv[1])
+fake = FakeCompute()
+fake.create_vm(VmSpec("lab-vm", "us-central1-c", "n1-standard-8", "p", "f", 50), request_id="r")
+fake.set_external_ip("lab-vm", "us-central1-c", "127.0.0.1")
+fake.set_guest_attributes("lab-vm", "us-central1-c", {"hostkeys/ssh-ed25519": cfg["hostkey"]})
+_context.compute_factory = lambda ctx: fake
+jupyter.JUPYTER_LIST_COMMANDS = (cfg["list_command"],)
+sys.argv = ["labctl", *cfg["args"]]
+main()
+"""
+
+
+def test_ctrl_c_closes_the_tunnel_and_exits_0(lab_vm: LabVm) -> None:
+    port = free_port()
+    cfg = {
+        "hostkey": lab_vm.sshd.host_public_keys["ssh-ed25519"],
+        "list_command": jupyter_list_command(),
+        "args": [
+            "tunnel",
+            "jupyter",
+            VM,
+            "--local-port",
+            str(port),
+            "--wait",
+            "20",
+            *lab_vm.ssh_args,
+        ],
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_PROBE, json.dumps(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        # Bounded: the URL comes first, or the command gives up within its --wait.
+        url = proc.stdout.readline().strip()
+        assert url == f"http://127.0.0.1:{port}/lab?token={lab_vm.jupyter.token}"
+        assert get(port, f"/api/status?token={lab_vm.jupyter.token}") == 200
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=20)
+    finally:
+        stop_process(proc)  # type: ignore[arg-type]
+    assert proc.returncode == 0, err
+    assert rest == ""  # stdout held the URL and nothing else
+    assert "closing the tunnel" in err and "Traceback" not in err
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 2):
+        pass  # the listener is gone with the process

@@ -8,6 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
+# One in-process emulator for the whole session, reset around each test that asks for it.
+from tests._emulator_fixtures import (  # noqa: F401
+    emulator,
+    emulator_session,
+    storage_emulator_session,
+)
+
 
 def _closed_loopback_port() -> int:
     """A port nothing listens on: google-auth's metadata probe fails at once instead of leaving."""

@@ -36,15 +36,6 @@ class World:
     insert_request_ids: Callable[[], list[str]]
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator(compute_port=0).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
 def _fake_world() -> World:
     fake = FakeCompute(project="demo", retry=FAST)
     return World(

@@ -26,15 +26,6 @@ P100 = "nvidia-tesla-p100"
 LABELS = {"labctl-managed": "true", "labctl-course": "cc101"}
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator(compute_port=0).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
 @pytest.fixture
 def emu(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     emulator.reset()

@@ -197,7 +197,7 @@ def open_transport(target: SshTarget, verifier: HostKeyVerifier) -> paramiko.Tra
             "connected to %s as %s (cipher %s)",
             target.address,
             target.user,
-            transport.remote_cipher,
+            getattr(transport, "remote_cipher", "?"),  # set once keys are exchanged
         )
         return transport
     except BaseException:

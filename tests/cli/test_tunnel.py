@@ -216,7 +216,9 @@ def test_reconnect_is_reported(runner: CliRunner, lab_vm: LabVm) -> None:
     ) as bg:
         bg.served_port([port], token)
         assert lab_vm.sshd.kill_sessions()  # the VM drops the SSH connection
-        assert get(port, f"/api/status?token={token}", timeout=30) == 200  # same port, new SSH
+        # A request racing the drop may fail (a browser retries it); then the same port
+        # serves again over a new connection.
+        assert bg.served_port([port], token) == port
     result = bg.done
     assert result.exit_code == 0, result.stderr
     assert "SSH connection lost; reconnecting" in result.stderr

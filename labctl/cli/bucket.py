@@ -7,16 +7,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from labctl import buckets
 from labctl.cli._context import Context, current
 from labctl.cli._options import DryRunOpt, YesOpt, command_options
 from labctl.cli._output import Format
 from labctl.errors import InvalidInput, LabctlError, PartialFailure, PreconditionFailed
 from labctl.models import BlobInfo, Bucket, region_of
+
+if TYPE_CHECKING:
+    from labctl import buckets
 
 app = typer.Typer(
     help="Course buckets: create, list, delete; upload, download and list objects; grant access.",
@@ -57,6 +59,7 @@ def create(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Create a bucket with labctl's labels, uniform access and public access prevention."""
+    from labctl import buckets
     from labctl.labels import default_owner
     from labctl.naming import derive_bucket_name, parse_labels
 
@@ -116,6 +119,7 @@ def list_(
     sizes: Annotated[bool, typer.Option("--sizes", help="Count objects and bytes.")] = False,
 ) -> None:
     """List labctl's buckets (label labctl-managed=true), or every bucket with --all."""
+
     from labctl.labels import MANAGED
 
     ctx = current()
@@ -138,6 +142,8 @@ def delete(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Delete buckets: empty ones after confirmation, others only with --force."""
+    from labctl import buckets
+
     ctx = current()
     with ctx.out.spinner("Counting objects..."):
         plans = buckets.plan_delete(ctx.storage, names)
@@ -186,6 +192,8 @@ def upload(
     workers: WorkersOpt = 4,
 ) -> None:
     """Upload files and folders (recursively); large files in resumable chunks."""
+    from labctl import buckets
+
     ctx = current()
     if len(paths) < 2:
         raise InvalidInput("give at least one PATH and a gs://BUCKET[/PREFIX] destination")
@@ -207,6 +215,8 @@ def download(
     workers: WorkersOpt = 4,
 ) -> None:
     """Download objects or folders; each file appears only once complete and verified."""
+    from labctl import buckets
+
     ctx = current()
     if len(paths) < 2:
         raise InvalidInput("give at least one gs://BUCKET/OBJECT and a local DEST")
@@ -221,6 +231,8 @@ def download(
 @command_options
 def ls(url: Annotated[str, typer.Argument(metavar="gs://BUCKET[/PREFIX]")]) -> None:
     """List objects under a prefix (recursively)."""
+    from labctl import buckets
+
     ctx = current()
     where = buckets.parse_gs_url(url)
     with ctx.out.spinner(f"Listing {where}..."):
@@ -254,6 +266,8 @@ def revoke(
 
 
 def _change_access(name: str, member: str, role: str, *, add: bool) -> None:
+    from labctl import buckets
+
     ctx = current()
     full_role, principal = buckets.check_role(role), buckets.check_member(member)
     with ctx.out.spinner(f"Updating the IAM policy of gs://{name}..."):
@@ -276,6 +290,7 @@ def _change_access(name: str, member: str, role: str, *, add: bool) -> None:
 
 
 def _emit_buckets(ctx: Context, found: Sequence[Bucket]) -> None:
+    from labctl import buckets
     from labctl.labels import OWNER
 
     rows = [
@@ -294,6 +309,8 @@ def _emit_buckets(ctx: Context, found: Sequence[Bucket]) -> None:
 
 
 def _emit_blobs(ctx: Context, bucket: str, blobs: Sequence[BlobInfo]) -> None:
+    from labctl import buckets
+
     rows = [
         (
             f"gs://{bucket}/{b.name}",
@@ -313,6 +330,8 @@ def _transfer(
     one: Callable[..., BlobInfo],
     workers: int,
 ) -> list[BlobInfo]:
+    from labctl import buckets
+
     total = sum(t.size for t in plan)
     started = time.monotonic()
     with _progress(ctx, f"{verb} {len(plan)} file(s)", total) as advance:

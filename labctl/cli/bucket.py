@@ -15,10 +15,10 @@ from labctl.cli._context import Context, current
 from labctl.cli._options import DryRunOpt, YesOpt, command_options
 from labctl.cli._output import Format
 from labctl.errors import InvalidInput, LabctlError, PartialFailure, PreconditionFailed
-from labctl.models import BlobInfo, Bucket, region_of
 
 if TYPE_CHECKING:
     from labctl import buckets
+    from labctl.models import BlobInfo, Bucket
 
 app = typer.Typer(
     help="Course buckets: create, list, delete; upload, download and list objects; grant access.",
@@ -61,6 +61,7 @@ def create(
     """Create a bucket with labctl's labels, uniform access and public access prevention."""
     from labctl import buckets
     from labctl.labels import default_owner
+    from labctl.models import region_of
     from labctl.naming import derive_bucket_name, parse_labels
 
     ctx = current()

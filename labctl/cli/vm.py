@@ -7,14 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from labctl.cli._context import Context, current
 from labctl.cli._options import DryRunOpt, YesOpt, command_options
 from labctl.errors import InvalidInput, LabctlError, NotFound, PartialFailure
-from labctl.models import Vm
+
+if TYPE_CHECKING:
+    from labctl.models import Vm
 
 # labctl.vms pulls in the configuration (pydantic) and pricing: imported inside the commands so
 # `labctl --help` stays fast.

@@ -225,13 +225,50 @@ def test_reconnect_is_reported(runner: CliRunner, lab_vm: LabVm) -> None:
     assert "SSH connection re-established" in result.stderr
 
 
-def test_port_forwards(runner: CliRunner, lab_vm: LabVm) -> None:
-    port, remote = free_port(), lab_vm.jupyter.port
-    with Background(runner, ["tunnel", "port", VM, f"{port}:{remote}", *lab_vm.ssh_args]) as bg:
-        bg.served_port([port], lab_vm.jupyter.token)
+@contextlib.contextmanager
+def echo_server() -> Iterator[int]:
+    """A loopback TCP server that sends back what it receives (one connection at a time)."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    lsock.settimeout(30)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = lsock.accept()
+            with conn:
+                conn.settimeout(30)
+                while data := conn.recv(1 << 16):
+                    conn.sendall(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield lsock.getsockname()[1]
+    finally:
+        lsock.close()
+        thread.join(30)
+
+
+def test_port_forwards_both_ways(runner: CliRunner, lab_vm: LabVm) -> None:
+    port, echo_local, remote = free_port(), free_port(), lab_vm.jupyter.port
+    payload = os.urandom(24 << 20)  # more than the SSH window: uploads must wait for it
+    with echo_server() as echo_port:
+        forwards = [f"{port}:{remote}", f"{echo_local}:127.0.0.1:{echo_port}"]
+        with Background(runner, ["tunnel", "port", VM, *forwards, *lab_vm.ssh_args]) as bg:
+            bg.served_port([port], lab_vm.jupyter.token)
+            got = bytearray()
+            with socket.create_connection(("127.0.0.1", echo_local), timeout=30) as sock:
+                sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+                sender.start()
+                while len(got) < len(payload) and (chunk := sock.recv(1 << 20)):
+                    got += chunk
+                sender.join(30)
+            assert got == payload
     result = bg.done
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"127.0.0.1:{port} -> localhost:{remote}\n"
+    assert result.stdout.splitlines() == [
+        f"127.0.0.1:{port} -> localhost:{remote}",
+        f"127.0.0.1:{echo_local} -> 127.0.0.1:{echo_port}",
+    ]
 
 
 def test_unknown_host_key_refused_without_tty_accepted_with_flag(

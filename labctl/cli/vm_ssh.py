@@ -138,7 +138,8 @@ def vm_access(
         vm_name=vm.name,
         instance_id=vm.id,
         host=vm.external_ip or "",
-        user=opts.user or default_username(),
+        # The user `vm create` set up: Jupyter runs as it, so its token is readable there.
+        user=opts.user or vm.metadata.get("labctl-user") or default_username(),
         config_dir=config_dir(),
         port=opts.port,
         identity=opts.identity,

@@ -442,3 +442,14 @@ def test_ctrl_c_closes_the_tunnel_and_exits_0(lab_vm: LabVm) -> None:
     assert "closing the tunnel" in err and "Traceback" not in err
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 2):
         pass  # the listener is gone with the process
+
+
+def test_the_user_vm_create_set_up_is_the_default(
+    runner: CliRunner, lab_vm: LabVm, fake_compute: FakeCompute
+) -> None:
+    # vm create records the VM user in `labctl-user`; Jupyter runs as that user on the VM.
+    fake_compute.update_metadata(VM, ZONE, lambda items: {**items, "labctl-user": USER})
+    port = ["--ssh-port", str(lab_vm.sshd.port)]
+    result = runner.invoke(app, ["vm", "ssh", VM, *port, "--", "id", "-un"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == USER

@@ -9,7 +9,7 @@ import typer
 
 from labctl.cli._context import current
 from labctl.cli._options import command_options
-from labctl.cli.vm_ssh import (
+from labctl.cli._ssh import (
     AcceptNewOpt,
     IapOpt,
     IdentityOpt,

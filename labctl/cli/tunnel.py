@@ -14,7 +14,7 @@ import typer
 from labctl.cli._context import Context, current
 from labctl.cli._options import command_options
 from labctl.cli._output import Format, escape
-from labctl.cli.vm_ssh import (
+from labctl.cli._ssh import (
     AcceptNewOpt,
     IapOpt,
     IdentityOpt,

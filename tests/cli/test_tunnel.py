@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from labctl.cli import app, tunnel, vm_ssh
+from labctl.cli import _ssh, app, tunnel
 from labctl.config import config_dir
 from labctl.models import VmSpec
 from labctl.providers.fake.compute import FakeCompute
@@ -295,7 +295,7 @@ def test_unknown_host_key_prompt_on_a_terminal(
     runner: CliRunner, lab_vm: LabVm, fake_compute: FakeCompute, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_compute.set_guest_attributes(VM, ZONE, {})
-    monkeypatch.setattr(vm_ssh, "stdin_is_tty", lambda: True)
+    monkeypatch.setattr(_ssh, "stdin_is_tty", lambda: True)
     args = ["vm", "ssh", VM, *lab_vm.ssh_args, "--", "true"]
     declined = runner.invoke(app, args, input="n\n")
     assert declined.exit_code == 1 and "can't be established" in declined.stderr

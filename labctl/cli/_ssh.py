@@ -1,0 +1,145 @@
+"""What every SSH command shares: its options, and turning a VM name into a `VmAccess`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from labctl.cli._context import Context
+from labctl.errors import LabctlError
+
+# paramiko and the SSH layer are imported inside the functions: `labctl --help` must not pay.
+if TYPE_CHECKING:
+    from labctl.models import Vm
+    from labctl.ssh.commands import VmAccess
+    from labctl.ssh.hostkeys import ConfirmHostKey
+
+log = logging.getLogger(__name__)
+
+UserOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        help="Linux user on the VM (default: your login name if it is a valid one, else student).",
+        show_default=False,
+    ),
+]
+IdentityOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--identity",
+        help="Private key to log in with (default: labctl's own key in its config dir).",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+SshPortOpt = Annotated[int, typer.Option("--ssh-port", min=1, max=65535, help="SSH port.")]
+AcceptNewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new-host-key",
+        help="Trust a host key the VM did not publish (its first connection, no prompt).",
+    ),
+]
+IapOpt = Annotated[
+    bool, typer.Option("--iap", help="Connect through Identity-Aware Proxy (needs gcloud).")
+]
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    """The connection options shared by `tunnel`, `vm ssh` and `ssh-key add --wait`."""
+
+    user: str | None = None
+    identity: Path | None = None
+    port: int = 22
+    accept_new_host_key: bool = False
+    iap: bool = False
+
+
+def stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def host_key_prompt(
+    pause: Callable[[], AbstractContextManager[object]] | None = None,
+) -> ConfirmHostKey | None:
+    """Ask on stderr before trusting an unknown host key, but only when a person can answer.
+
+    `pause` hides a spinner while the question is on screen.
+    """
+    if not stdin_is_tty():
+        return None  # a script cannot answer: the SSH layer refuses with a hint instead
+
+    def ask(question: str) -> bool:
+        with pause() if pause is not None else nullcontext():
+            return typer.confirm(question, default=False, err=True)
+
+    return ask
+
+
+def running_vm(ctx: Context, name: str) -> Vm:
+    """The VM called `name` (one list call); a stopped one is refused with the fix as hint."""
+    from labctl.models import VmState
+    from labctl.vms import find_vm
+
+    vm = find_vm(ctx.compute, name, ctx.opts.zone)
+    if vm.state in (VmState.STOPPED, VmState.STOPPING):
+        raise LabctlError(f"VM {name} is stopped ({vm.status})", hint=f"labctl vm start {name}")
+    if vm.state is not VmState.RUNNING:
+        raise LabctlError(
+            f"VM {name} is not running yet ({vm.status})",
+            hint=f"retry in a minute; `labctl vm show {name}` shows its status",
+        )
+    return vm
+
+
+def vm_access(
+    ctx: Context,
+    vm: Vm,
+    opts: SshOptions,
+    *,
+    command: str,
+    confirm: ConfirmHostKey | None = None,
+) -> VmAccess:
+    """Everything the SSH layer needs to reach `vm`. `command` is what to suggest with --iap."""
+    from labctl.config import config_dir
+    from labctl.errors import NotFound
+    from labctl.ssh.commands import VmAccess
+    from labctl.ssh.connect import IapTarget
+    from labctl.ssh.hostkeys import GUEST_ATTRIBUTE_QUERY_PATH
+    from labctl.ssh.keys import default_username
+
+    iap = IapTarget(vm.name, ctx.compute.project, vm.zone) if opts.iap else None
+    if iap is None and not vm.external_ip:
+        raise LabctlError(
+            f"VM {vm.name} has no external IP address",
+            hint=f"connect through Identity-Aware Proxy: {command} --iap",
+        )
+    try:
+        host_keys = ctx.compute.get_guest_attributes(vm.name, vm.zone, GUEST_ATTRIBUTE_QUERY_PATH)
+    except NotFound:
+        # Guest attributes are off for this VM: the first connection needs consent instead.
+        log.info("VM %s publishes no host keys (guest attributes disabled)", vm.name)
+        host_keys = {}
+    return VmAccess(
+        vm_name=vm.name,
+        instance_id=vm.id,
+        host=vm.external_ip or "",
+        # The user `vm create` set up: Jupyter runs as it, so its token is readable there.
+        user=opts.user or vm.metadata.get("labctl-user") or default_username(),
+        config_dir=config_dir(),
+        port=opts.port,
+        identity=opts.identity,
+        host_keys=host_keys,
+        accept_new_host_key=opts.accept_new_host_key,
+        confirm_host_key=confirm,
+        iap=iap,
+    )

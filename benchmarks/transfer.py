@@ -61,7 +61,7 @@ def main() -> None:
 def run(server: object, work: Path, args: argparse.Namespace) -> None:
     from google.cloud.storage import transfer_manager
 
-    from labctl import buckets
+    from labctl import transfers
     from labctl.models import BucketSpec
     from labctl.providers.gcp.storage import make_storage
 
@@ -78,13 +78,15 @@ def run(server: object, work: Path, args: argparse.Namespace) -> None:
     bucket = client.bucket(BUCKET)
 
     def labctl_up(prefix: str) -> None:
-        plan = buckets.plan_upload([src / n for n in names], buckets.GsPath(BUCKET, prefix))
-        buckets.run_transfers(plan, lambda t: buckets.upload_one(storage, t), workers=args.workers)
+        plan = transfers.plan_upload([src / n for n in names], transfers.GsPath(BUCKET, prefix))
+        transfers.run_transfers(
+            plan, lambda t: transfers.upload_one(storage, t), workers=args.workers
+        )
 
     def labctl_down(prefix: str, dest: Path) -> Path:
-        plan = buckets.plan_download(storage, [buckets.GsPath(BUCKET, prefix)], dest)
-        buckets.run_transfers(
-            plan, lambda t: buckets.download_one(storage, t), workers=args.workers
+        plan = transfers.plan_download(storage, [transfers.GsPath(BUCKET, prefix)], dest)
+        transfers.run_transfers(
+            plan, lambda t: transfers.download_one(storage, t), workers=args.workers
         )
         return dest / prefix.rstrip("/")  # gs://b/dir/ lands in DEST/dir/, as gcloud does
 

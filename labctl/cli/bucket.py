@@ -17,7 +17,7 @@ from labctl.cli._output import Format
 from labctl.errors import InvalidInput, LabctlError, PartialFailure, PreconditionFailed
 
 if TYPE_CHECKING:
-    from labctl import buckets
+    from labctl import transfers
     from labctl.models import BlobInfo, Bucket
 
 app = typer.Typer(
@@ -193,16 +193,16 @@ def upload(
     workers: WorkersOpt = 4,
 ) -> None:
     """Upload files and folders (recursively); large files in resumable chunks."""
-    from labctl import buckets
+    from labctl import transfers
 
     ctx = current()
     if len(paths) < 2:
         raise InvalidInput("give at least one PATH and a gs://BUCKET[/PREFIX] destination")
-    dest = buckets.parse_gs_url(paths[-1])
-    plan = buckets.plan_upload([Path(p) for p in paths[:-1]], dest)
+    dest = transfers.parse_gs_url(paths[-1])
+    plan = transfers.plan_upload([Path(p) for p in paths[:-1]], dest)
     with ctx.out.spinner(f"Checking gs://{dest.bucket}..."):
         ctx.storage.get_bucket(dest.bucket)  # a missing bucket is one clear error, not N
-    done = _transfer(ctx, plan, "Uploading", buckets.upload_one, workers)
+    done = _transfer(ctx, plan, "Uploading", transfers.upload_one, workers)
     _emit_blobs(ctx, dest.bucket, done)
     ctx.out.next_step(f"labctl bucket ls {dest}")
 
@@ -216,15 +216,15 @@ def download(
     workers: WorkersOpt = 4,
 ) -> None:
     """Download objects or folders; each file appears only once complete and verified."""
-    from labctl import buckets
+    from labctl import transfers
 
     ctx = current()
     if len(paths) < 2:
         raise InvalidInput("give at least one gs://BUCKET/OBJECT and a local DEST")
-    sources = [buckets.parse_gs_url(p) for p in paths[:-1]]
+    sources = [transfers.parse_gs_url(p) for p in paths[:-1]]
     with ctx.out.spinner("Listing objects..."):
-        plan = buckets.plan_download(ctx.storage, sources, Path(paths[-1]))
-    done = _transfer(ctx, plan, "Downloading", buckets.download_one, workers)
+        plan = transfers.plan_download(ctx.storage, sources, Path(paths[-1]))
+    done = _transfer(ctx, plan, "Downloading", transfers.download_one, workers)
     _emit_blobs(ctx, sources[0].bucket, done)
 
 
@@ -232,10 +232,10 @@ def download(
 @command_options
 def ls(url: Annotated[str, typer.Argument(metavar="gs://BUCKET[/PREFIX]")]) -> None:
     """List objects under a prefix (recursively)."""
-    from labctl import buckets
+    from labctl import transfers
 
     ctx = current()
-    where = buckets.parse_gs_url(url)
+    where = transfers.parse_gs_url(url)
     with ctx.out.spinner(f"Listing {where}..."):
         blobs = ctx.storage.list_blobs(where.bucket, where.prefix)
     _emit_blobs(ctx, where.bucket, blobs)
@@ -326,17 +326,17 @@ def _emit_blobs(ctx: Context, bucket: str, blobs: Sequence[BlobInfo]) -> None:
 
 def _transfer(
     ctx: Context,
-    plan: Sequence[buckets.Transfer],
+    plan: Sequence[transfers.Transfer],
     verb: str,
     one: Callable[..., BlobInfo],
     workers: int,
 ) -> list[BlobInfo]:
-    from labctl import buckets
+    from labctl import buckets, transfers
 
     total = sum(t.size for t in plan)
     started = time.monotonic()
     with _progress(ctx, f"{verb} {len(plan)} file(s)", total) as advance:
-        done = buckets.run_transfers(
+        done = transfers.run_transfers(
             plan, lambda item: one(ctx.storage, item, advance), workers=workers
         )
     elapsed = max(time.monotonic() - started, 1e-6)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl import buckets
+from labctl import buckets, transfers
 from labctl.errors import AlreadyExists, LabctlError, NotFound, PreconditionFailed
 from labctl.models import BucketSpec
 from labctl.providers.base import StorageProvider
@@ -125,9 +125,9 @@ def test_interrupted_download_leaves_neither_file_nor_part(
             raise Interrupted
 
     dest = tmp_path / "dl" / "big.bin"
-    item = buckets.Transfer(dest, "data-3", "big.bin", 200_000)
+    item = transfers.Transfer(dest, "data-3", "big.bin", 200_000)
     with pytest.raises(Interrupted):
-        buckets.download_one(storage, item, progress)
+        transfers.download_one(storage, item, progress)
     assert list(dest.parent.iterdir()) == []
 
 
@@ -194,13 +194,15 @@ def test_transfers_of_a_folder_round_trip(storage: StorageProvider, tmp_path: Pa
     (root / "sub").mkdir(parents=True)
     (root / "a.txt").write_text("a")
     (root / "sub" / "b.txt").write_text("bb")
-    plan = buckets.plan_upload([root], buckets.parse_gs_url("gs://tree-1/course/"))
-    done = buckets.run_transfers(plan, lambda t: buckets.upload_one(storage, t))
+    plan = transfers.plan_upload([root], transfers.parse_gs_url("gs://tree-1/course/"))
+    done = transfers.run_transfers(plan, lambda t: transfers.upload_one(storage, t))
     assert sorted(b.name for b in done) == ["course/lab1/a.txt", "course/lab1/sub/b.txt"]
 
     down = tmp_path / "down"
-    plan = buckets.plan_download(storage, [buckets.parse_gs_url("gs://tree-1/course/lab1")], down)
-    buckets.run_transfers(plan, lambda t: buckets.download_one(storage, t))
+    plan = transfers.plan_download(
+        storage, [transfers.parse_gs_url("gs://tree-1/course/lab1")], down
+    )
+    transfers.run_transfers(plan, lambda t: transfers.download_one(storage, t))
     assert (down / "lab1" / "a.txt").read_text() == "a"
     assert (down / "lab1" / "sub" / "b.txt").read_text() == "bb"
     assert not list(down.rglob("*.labctl-part"))

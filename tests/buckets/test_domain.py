@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl import buckets
+from labctl import buckets, transfers
 from labctl.errors import AlreadyExists, InvalidInput, NotFound
 from labctl.models import BucketSpec
 from labctl.providers.fake.storage import FakeStorage, crc32c_b64
@@ -23,7 +23,7 @@ from labctl.providers.fake.storage import FakeStorage, crc32c_b64
     ],
 )
 def test_parse_gs_url(url: str, bucket: str, prefix: str) -> None:
-    assert buckets.parse_gs_url(url) == buckets.GsPath(bucket, prefix)
+    assert transfers.parse_gs_url(url) == transfers.GsPath(bucket, prefix)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ def test_parse_gs_url(url: str, bucket: str, prefix: str) -> None:
 )
 def test_bad_gs_urls(url: str) -> None:
     with pytest.raises(InvalidInput):
-        buckets.parse_gs_url(url)
+        transfers.parse_gs_url(url)
 
 
 def test_locations_and_classes_are_normalised_or_refused() -> None:
@@ -94,21 +94,21 @@ def _tree(root: Path) -> Path:
 
 def test_plan_upload_maps_files_and_folders(tmp_path: Path) -> None:
     root = _tree(tmp_path)
-    dest = buckets.GsPath("b-1", "course")
-    plan = buckets.plan_upload([root / "lab1", root / "one.txt"], dest)
+    dest = transfers.GsPath("b-1", "course")
+    plan = transfers.plan_upload([root / "lab1", root / "one.txt"], dest)
     assert [(t.object_name, t.size) for t in plan] == [
         ("course/lab1/a.txt", 1),
         ("course/lab1/sub/b.txt", 2),
         ("course/one.txt", 1),
     ]
-    [single] = buckets.plan_upload([root / "one.txt"], buckets.GsPath("b-1", "renamed.txt"))
+    [single] = transfers.plan_upload([root / "one.txt"], transfers.GsPath("b-1", "renamed.txt"))
     assert single.object_name == "renamed.txt"
-    [into] = buckets.plan_upload([root / "one.txt"], buckets.GsPath("b-1", "dir/"))
+    [into] = transfers.plan_upload([root / "one.txt"], transfers.GsPath("b-1", "dir/"))
     assert into.object_name == "dir/one.txt"
     with pytest.raises(InvalidInput, match="no such file or folder"):
-        buckets.plan_upload([root / "missing"], dest)
+        transfers.plan_upload([root / "missing"], dest)
     with pytest.raises(InvalidInput, match="same object"):
-        buckets.plan_upload([root / "one.txt", root / "one.txt"], dest)
+        transfers.plan_upload([root / "one.txt", root / "one.txt"], dest)
 
 
 def test_plan_download_single_object_folder_and_whole_bucket(tmp_path: Path) -> None:
@@ -116,17 +116,17 @@ def test_plan_download_single_object_folder_and_whole_bucket(tmp_path: Path) -> 
     fake.create_bucket(BucketSpec("b-1"))
     for name in ("dir/a.txt", "dir/sub/b.txt", "dir/", "top.txt", "dirx/c.txt"):
         fake.put_object("b-1", name, b"x")
-    [one] = buckets.plan_download(fake, [buckets.GsPath("b-1", "top.txt")], tmp_path / "t.txt")
+    [one] = transfers.plan_download(fake, [transfers.GsPath("b-1", "top.txt")], tmp_path / "t.txt")
     assert one.local == tmp_path / "t.txt"
-    folder = buckets.plan_download(fake, [buckets.GsPath("b-1", "dir")], tmp_path)
+    folder = transfers.plan_download(fake, [transfers.GsPath("b-1", "dir")], tmp_path)
     assert [t.local.relative_to(tmp_path).as_posix() for t in folder] == [
         "dir/a.txt",
         "dir/sub/b.txt",
     ]
-    whole = buckets.plan_download(fake, [buckets.GsPath("b-1", "")], tmp_path)
+    whole = transfers.plan_download(fake, [transfers.GsPath("b-1", "")], tmp_path)
     assert len(whole) == 4
     with pytest.raises(NotFound, match="no such object or folder"):
-        buckets.plan_download(fake, [buckets.GsPath("b-1", "nothing")], tmp_path)
+        transfers.plan_download(fake, [transfers.GsPath("b-1", "nothing")], tmp_path)
 
 
 def test_object_names_cannot_escape_the_destination(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_object_names_cannot_escape_the_destination(tmp_path: Path) -> None:
     fake.create_bucket(BucketSpec("b-1"))
     fake.put_object("b-1", "d/../../etc/passwd", b"x")
     with pytest.raises(InvalidInput, match="cannot be saved safely"):
-        buckets.plan_download(fake, [buckets.GsPath("b-1", "d/")], tmp_path / "out")
+        transfers.plan_download(fake, [transfers.GsPath("b-1", "d/")], tmp_path / "out")
 
 
 def test_delete_plan_counts_objects_and_bytes() -> None:
@@ -164,5 +164,5 @@ def test_small_helpers() -> None:
     assert buckets.human_bytes(0) == "0 B"
     assert buckets.human_bytes(2048) == "2.0 KiB"
     assert buckets.human_bytes(3 * 1024**3) == "3.0 GiB"
-    assert buckets.part_path(Path("/x/y.bin")) == Path("/x/y.bin.labctl-part")
+    assert transfers.part_path(Path("/x/y.bin")) == Path("/x/y.bin.labctl-part")
     assert crc32c_b64(b"hello") == "mnG7TA=="  # the value Cloud Storage reports

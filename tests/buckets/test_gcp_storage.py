@@ -166,12 +166,12 @@ def test_damaged_download_is_detected_and_removed(
 def test_upload_checksum_mismatch_deletes_the_object(
     gcp_storage: GcpStorage, tmp_path: Path, mocker: Any
 ) -> None:
-    from labctl.providers.gcp import storage as module
+    from labctl.providers.gcp import _checksums
 
     make(gcp_storage)
     src = tmp_path / "f.bin"
     src.write_bytes(b"payload")
-    mocker.patch.object(module._HashingReader, "crc32c_b64", return_value="AAAAAA==")
+    mocker.patch.object(_checksums.HashingReader, "crc32c_b64", return_value="AAAAAA==")
     with pytest.raises(LabctlError, match="checksum mismatch after upload"):
         gcp_storage.upload_file("cs-101-ana-abc123", src, "f.bin")
     assert gcp_storage.list_blobs("cs-101-ana-abc123") == []

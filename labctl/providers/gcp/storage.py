@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import mimetypes
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from labctl.errors import AlreadyExists, LabctlError, NotFound, PreconditionFailed
 from labctl.models import BlobInfo, Bucket, BucketSpec
 from labctl.providers.base import Progress
+from labctl.providers.gcp._checksums import HashingReader, HashingWriter, file_md5
 from labctl.providers.gcp._storage_errors import storage_errors
 
 if TYPE_CHECKING:
@@ -225,7 +224,7 @@ class GcpStorage:
         )
         content_type = mimetypes.guess_type(local_path.name)[0] or "application/octet-stream"
         with open(local_path, "rb") as fh, storage_errors(url):
-            reader = _HashingReader(fh, progress)
+            reader = HashingReader(fh, progress)
             blob.upload_from_file(
                 reader,
                 size=size,
@@ -241,7 +240,7 @@ class GcpStorage:
         if info.crc32c is not None and info.crc32c != reader.crc32c_b64():
             self._delete_quietly(blob)
             raise LabctlError(f"{url}: checksum mismatch after upload (object deleted); retry")
-        if info.crc32c is None and info.md5 is not None and info.md5 != _file_md5(local_path):
+        if info.crc32c is None and info.md5 is not None and info.md5 != file_md5(local_path):
             self._delete_quietly(blob)
             raise LabctlError(f"{url}: md5 mismatch after upload (object deleted); retry")
         return info
@@ -263,7 +262,7 @@ class GcpStorage:
         info = _blob(blob)  # pins the generation: the bytes match this metadata
         try:
             with open(local_path, "wb") as fh, storage_errors(url):
-                writer = _HashingWriter(fh, progress, md5=info.crc32c is None)
+                writer = HashingWriter(fh, progress, md5=info.crc32c is None)
                 # raw: the stored bytes exactly, so they match the stored checksums.
                 blob.download_to_file(
                     writer, raw_download=True, checksum=None, timeout=self.timeout
@@ -344,94 +343,3 @@ def _blob(b: Any) -> BlobInfo:
     return BlobInfo(
         name=b.name, size=int(b.size or 0), md5=b.md5_hash, crc32c=b.crc32c, updated=b.updated
     )
-
-
-# -- streams that hash what passes through them -----------------------------------------------
-
-
-def _crc32c() -> Any:
-    import google_crc32c
-
-    return google_crc32c.Checksum()
-
-
-class _HashingReader:
-    """A read-only file that hashes and reports each byte once, even when the client seeks back
-    to re-send a chunk (only bytes past the high-water mark count)."""
-
-    def __init__(self, fh: IO[bytes], progress: Progress | None) -> None:
-        self._fh = fh
-        self._progress = progress
-        self._crc = _crc32c()
-        self._high = 0
-
-    def read(self, size: int = -1) -> bytes:
-        start = self._fh.tell()
-        data = self._fh.read(size)
-        end = start + len(data)
-        if end > self._high:
-            fresh = data[max(0, self._high - start) :]
-            self._crc.update(fresh)
-            self._high = end
-            if self._progress is not None and fresh:
-                self._progress(len(fresh))
-        return data
-
-    def complete(self, size: int) -> bool:
-        """True if exactly `size` bytes were read (the file did not grow or shrink meanwhile)."""
-        return self._high == size and self._fh.read(1) == b""
-
-    def crc32c_b64(self) -> str:
-        return base64.b64encode(self._crc.digest()).decode()
-
-    def tell(self) -> int:
-        return self._fh.tell()
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._fh.seek(offset, whence)
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._fh, name)
-
-
-class _HashingWriter:
-    def __init__(self, fh: IO[bytes], progress: Progress | None, *, md5: bool) -> None:
-        self._fh = fh
-        self._progress = progress
-        self._crc = _crc32c()
-        self._md5_state = hashlib.md5(usedforsecurity=False) if md5 else None
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self._fh.write(data)
-        self._crc.update(data)
-        if self._md5_state is not None:
-            self._md5_state.update(data)
-        self.size += len(data)
-        if self._progress is not None and data:
-            self._progress(len(data))
-        return len(data)
-
-    def crc32c_b64(self) -> str:
-        return base64.b64encode(self._crc.digest()).decode()
-
-    def md5_b64(self) -> str:
-        assert self._md5_state is not None
-        return base64.b64encode(self._md5_state.digest()).decode()
-
-    def flush(self) -> None:
-        self._fh.flush()
-
-
-def _file_md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode()

@@ -27,7 +27,7 @@ UserOpt = Annotated[
     str | None,
     typer.Option(
         "--user",
-        help="Linux user on the VM (default: your login name if it is a valid one, else student).",
+        help="Linux user on the VM (default: the user vm create set up, else your login name).",
         show_default=False,
     ),
 ]

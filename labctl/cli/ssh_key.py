@@ -57,10 +57,16 @@ def add(
     from labctl.vms import find_vm
 
     ctx = current()
-    user = validate_username(user) if user else default_username()
+    if user:
+        validate_username(user)
     expire_on = datetime.now(UTC) + timedelta(days=days or ctx.settings.course.ssh_key_days)
     # Load (or create) the key before any API call: a bad --identity fails here, not mid-update.
     pair = load_identity(identity) if identity else ensure_key_pair(config_dir())
+
+    with ctx.out.spinner(f"Looking up {name}..."):
+        vm = find_vm(ctx.compute, name, ctx.opts.zone)
+    # As for the tunnel: the user vm create set up (Jupyter runs as it), else the login name.
+    user = user or vm.metadata.get("labctl-user") or default_username()
 
     def update(items: dict[str, str]) -> dict[str, str]:
         # Called again by the provider if the metadata changed meanwhile (fingerprint mismatch).
@@ -75,7 +81,6 @@ def add(
         return {**items, "ssh-keys": keys, "block-project-ssh-keys": "TRUE"}
 
     with ctx.out.spinner(f"Adding the key for {user} to {name}..."):
-        vm = find_vm(ctx.compute, name, ctx.opts.zone)
         ctx.compute.update_metadata(vm.name, vm.zone, update)
     if str(vm.metadata.get("enable-oslogin", "")).upper() == "TRUE":
         ctx.out.warn(f"{name} uses OS Login, which ignores keys in metadata")

@@ -118,3 +118,13 @@ def test_show_prints_path_and_fingerprint(runner: CliRunner) -> None:
 
     table = runner.invoke(app, ["ssh-key", "show"])
     assert data["fingerprint"] in table.stdout and "public_key" in table.stdout
+
+
+def test_add_defaults_to_the_user_vm_create_set_up(
+    runner: CliRunner, fake_compute: FakeCompute, vm: str
+) -> None:
+    fake_compute.update_metadata(VM, ZONE, lambda items: {**items, "labctl-user": "carol"})
+    result = runner.invoke(app, ["ssh-key", "add", vm])
+    assert result.exit_code == 0, result.stderr
+    users = [parse_ssh_keys_entry(line) for line in metadata(fake_compute)["ssh-keys"].splitlines()]
+    assert [u.user for u in users if u] == ["bob", "carol"]

@@ -85,7 +85,10 @@ def check_faults(data: Any) -> dict[str, Any]:
     for key in ("latency_ms", "operation_seconds", "wait_max_seconds"):
         if key in data and (not isinstance(data[key], int | float) or data[key] < 0):
             raise ValueError(f"{key} must be a non-negative number")
-    for entry in data.get("stockouts") or []:
+    stockouts = data.get("stockouts") or []
+    if not isinstance(stockouts, list):
+        raise ValueError("stockouts must be a list of {zone, accelerator?, ...}")
+    for entry in stockouts:
         if not isinstance(entry, dict) or not entry.get("zone"):
             raise ValueError("each stockout needs a zone")
         extra = set(entry) - {"zone", "accelerator", "machine_type", "count"}

@@ -9,22 +9,18 @@ from typing import Annotated
 import typer
 
 from labctl import __version__
-from labctl.cli import bucket, emulator, ssh_key, tunnel, vm, vm_ssh  # noqa: F401 (vm_ssh adds `vm ssh`)
+from labctl.cli._lazy import LazyGroup
 
 app = typer.Typer(
     name="labctl",
     help="Provision Google Cloud labs: GPU VMs, buckets and Jupyter tunnels for a course.",
+    cls=LazyGroup,  # nouns (vm, bucket, ...) are imported only when used
     no_args_is_help=True,
     rich_markup_mode=None,
     # Tracebacks with local variables could print tokens and keys: never show them.
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(vm.app, name="vm")
-app.add_typer(bucket.app, name="bucket")
-app.add_typer(emulator.app, name="emulator")
-app.add_typer(tunnel.app, name="tunnel")
-app.add_typer(ssh_key.app, name="ssh-key")
 
 
 def _version(value: bool) -> None:

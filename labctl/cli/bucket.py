@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from labctl.models import BlobInfo, Bucket
 
 app = typer.Typer(
+    add_completion=False,  # offered once, by the root command
     help="Course buckets: create, list, delete; upload, download and list objects; grant access.",
     no_args_is_help=True,
     rich_markup_mode=None,

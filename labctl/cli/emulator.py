@@ -16,6 +16,7 @@ from labctl.cli._output import Format
 from labctl.errors import InvalidInput, LabctlError
 
 app = typer.Typer(
+    add_completion=False,  # offered once, by the root command
     help="Run a local Compute Engine + Cloud Storage emulator.",
     no_args_is_help=True,
     rich_markup_mode=None,

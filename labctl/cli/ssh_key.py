@@ -21,6 +21,7 @@ from labctl.cli._ssh import (
 )
 
 app = typer.Typer(
+    add_completion=False,  # offered once, by the root command
     help="Manage the SSH key labctl logs in to VMs with.",
     no_args_is_help=True,
     rich_markup_mode=None,

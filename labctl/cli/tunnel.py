@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(
+    add_completion=False,  # offered once, by the root command
     help="Forward local ports to a VM over SSH: its Jupyter, TensorBoard, anything.",
     no_args_is_help=True,
     rich_markup_mode=None,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # `labctl --help` stays fast.
 
 app = typer.Typer(
+    add_completion=False,  # offered once, by the root command
     help="Create, list, stop, start and delete course VMs.",
     no_args_is_help=True,
     rich_markup_mode=None,

@@ -13,6 +13,7 @@ import typer
 
 from labctl.cli._context import Context, current
 from labctl.cli._options import DryRunOpt, YesOpt, command_options
+from labctl.cli._output import Format
 from labctl.errors import InvalidInput, LabctlError, NotFound, PartialFailure
 
 if TYPE_CHECKING:
@@ -227,6 +228,8 @@ def _emit_vms(ctx: Context, vms: list[Vm]) -> None:
     prices = load_prices()
     now = datetime.now(UTC)
     rows = [vm_row(vm, prices, now) for vm in vms]
+    if vms and ctx.out.fmt is Format.table:
+        ctx.out.info(f"COST: estimated per hour from prices dated {prices.date} (~ approximate)")
     ctx.out.emit(
         [
             {**describe_vm(vm), "cost_per_hour": row[-1], "prices_date": prices.date}

@@ -46,6 +46,7 @@ def test_table_output_has_the_columns(runner: CliRunner, fake_compute: FakeCompu
     header = result.stdout.splitlines()[0].split()
     assert header[:4] == ["NAME", "ZONE", "STATUS", "MACHINE"]
     assert "b1" in result.stdout and "standard" in result.stdout and "$0.38/h" in result.stdout
+    assert "prices dated 2026-11-24" in result.stderr
 
 
 def test_stockout_fails_over_and_says_so(runner: CliRunner, fake_compute: FakeCompute) -> None:

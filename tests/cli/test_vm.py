@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from labctl.cli import app
 from labctl.errors import TransientError
+from labctl.pricing import load_prices
 from labctl.providers.fake.compute import FakeCompute
 
 
@@ -46,7 +47,7 @@ def test_table_output_has_the_columns(runner: CliRunner, fake_compute: FakeCompu
     header = result.stdout.splitlines()[0].split()
     assert header[:4] == ["NAME", "ZONE", "STATUS", "MACHINE"]
     assert "b1" in result.stdout and "standard" in result.stdout and "$0.38/h" in result.stdout
-    assert "prices dated 2026-11-24" in result.stderr
+    assert f"prices dated {load_prices().date}" in result.stderr
 
 
 def test_stockout_fails_over_and_says_so(runner: CliRunner, fake_compute: FakeCompute) -> None:

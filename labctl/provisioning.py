@@ -13,7 +13,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from labctl.errors import InvalidInput, LabctlError, NotFound, QuotaExceeded, Stockout
+from labctl.errors import (
+    InvalidInput,
+    LabctlError,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    Stockout,
+    TransientError,
+)
 from labctl.models import VmSpec, region_of
 from labctl.providers.base import ComputeProvider
 
@@ -113,6 +121,10 @@ def create_with_failover(
             continue
         try:
             compute.create_vm(candidate, request_id=str(uuid.uuid4()), wait=wait)
+        except (TransientError, RateLimited) as exc:
+            # Retries ran out: the insert may still have been applied. Say so, try no other zone.
+            exc.hint = f"{spec.name} may have been created in {zone}; check: labctl vm list"
+            raise
         except Stockout as exc:
             last_error = exc
             attempts.append(Attempt(zone, "stockout"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from labctl.errors import AlreadyExists, InvalidInput, QuotaExceeded, Stockout
+from labctl.errors import AlreadyExists, InvalidInput, QuotaExceeded, Stockout, TransientError
 from labctl.models import Gpu, Provisioning, VmSpec
 from labctl.providers.fake.compute import FakeCompute
 from labctl.provisioning import Attempt, create_with_failover, failover_order
@@ -119,3 +119,12 @@ def test_cpu_vm_does_not_fail_over() -> None:
     fake.faults.stockout_zones = {"us-central1-c"}
     result = create_with_failover(fake, spec(gpu=None), allowed_zones=ALLOWED)
     assert result.zone == "us-central1-c"  # the fake only stocks out GPU requests
+
+
+def test_insert_that_keeps_failing_is_reported_as_maybe_created_and_not_failed_over() -> None:
+    fake = FakeCompute()
+    fake.faults.unavailable("instances.insert", times=50)
+    with pytest.raises(TransientError) as exc:
+        create_with_failover(fake, spec(), allowed_zones=ALLOWED)
+    assert "may have been created in us-central1-c" in (exc.value.hint or "")
+    assert {rid for rid in fake.insert_request_ids} == {fake.insert_request_ids[0]}  # one zone

@@ -154,6 +154,8 @@ def list_(
     }
     with ctx.out.spinner("Listing VMs in all zones..."):
         vms = ctx.compute.list_vms(labels=labels or None)
+    if ctx.opts.zone:  # still one call for every zone; --zone only narrows what is shown
+        vms = [vm for vm in vms if vm.zone == ctx.opts.zone]
     _emit_vms(ctx, vms)
     if not vms:
         ctx.out.info("no VMs found")

@@ -162,6 +162,8 @@ def test_same_name_in_two_zones_asks_for_zone(runner: CliRunner, fake_compute: F
     assert "exists in several zones" in result.stderr and "--zone" in result.stderr
     shown = run(runner, "vm", "show", "twin", "--zone", "us-east1-b", "--format", "json")
     assert json.loads(shown.stdout)["zone"] == "us-east1-b"
+    listed = run(runner, "vm", "list", "--zone", "us-east1-b", "--format", "json")
+    assert [vm["zone"] for vm in json.loads(listed.stdout)] == ["us-east1-b"]
 
 
 def test_config_error_exits_2_naming_the_field(

@@ -45,6 +45,11 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`labctl vm list | head -1`): not an error worth a message.
+        # Point stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except Exception as exc:  # anything the command boundary did not expect
         if os.environ.get("LABCTL_DEBUG"):
             raise

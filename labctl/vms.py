@@ -13,6 +13,7 @@ from labctl.labels import default_owner, managed_labels
 from labctl.models import Gpu, Provisioning, Vm, VmSpec
 from labctl.naming import check_instance_name, check_labels, parse_labels
 from labctl.pricing import PriceTable
+from labctl.providers.base import ComputeProvider
 from labctl.resources import data_path
 
 MAX_METADATA_VALUE = 256 * 1024  # Compute's limit for one metadata value, e.g. startup-script
@@ -122,11 +123,13 @@ def _startup_script(flag: Path | None, configured: str) -> str:
     return text
 
 
-def find_vm(compute: Any, name: str, zone: str | None, *, known: list[Vm] | None = None) -> Vm:
+def find_vm(
+    compute: ComputeProvider, name: str, zone: str | None, *, known: list[Vm] | None = None
+) -> Vm:
     """The VM called `name`; --zone decides when the name exists in several zones."""
     check_instance_name(name)
-    matches = [vm for vm in (known if known is not None else compute.list_vms(name=name))]
-    matches = [vm for vm in matches if vm.name == name and (zone is None or vm.zone == zone)]
+    candidates = known if known is not None else compute.list_vms(name=name)
+    matches = [vm for vm in candidates if vm.name == name and (zone is None or vm.zone == zone)]
     if not matches:
         where = f" in zone {zone}" if zone else ""
         raise NotFound(f"VM {name!r} not found{where}", hint="see your VMs: labctl vm list")

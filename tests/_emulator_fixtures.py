@@ -2,9 +2,10 @@
 
     from tests._emulator_fixtures import emulator, emulator_session  # noqa: F401
 
+(tests/conftest.py does this for the whole suite.)
+
 ``emulator_session`` starts one emulator (Compute on a free port, no storage) for the whole
 session; ``emulator`` hands it to a test with empty state and no faults, and cleans up after.
-``storage_emulator_session`` adds gcp-storage-emulator for tests that need buckets.
 ``gcloud_env`` builds an isolated environment for running real gcloud against an emulator.
 """
 
@@ -24,15 +25,6 @@ CLOSED_LOOPBACK = "127.0.0.1:9"  # nothing listens: metadata-server probes fail 
 @pytest.fixture(scope="session")
 def emulator_session() -> Iterator[Emulator]:
     emu = Emulator(compute_port=0).start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
-@pytest.fixture(scope="session")
-def storage_emulator_session() -> Iterator[Emulator]:
-    emu = Emulator(compute_port=0, storage_port=0).start()
     try:
         yield emu
     finally:

@@ -17,7 +17,9 @@ try:
     main()
 except SystemExit:
     pass
-heavy = sorted(m for m in sys.modules if m.startswith(("google.cloud", "grpc", "paramiko")))
+heavy = sorted(
+    m for m in sys.modules if m.startswith(("google.cloud", "google.api_core", "grpc", "paramiko"))
+)
 sys.stderr.write("\\nHEAVY=" + json.dumps(heavy) + "\\n")
 """
 
@@ -35,6 +37,9 @@ sys.stderr.write("\\nHEAVY=" + json.dumps(heavy) + "\\n")
         ["tunnel", "--help"],
         ["ssh-key", "--help"],
         ["vm", "ssh", "--help"],
+        ["bucket", "--help"],
+        ["bucket", "create", "Bad_Name"],
+        ["bucket", "ls", "nope"],
     ],
 )
 def test_no_cloud_library_is_imported(args: list[str]) -> None:

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from labctl.cli import _context, bucket
-from labctl.cli import app as root_app
+from labctl.cli import _context
+from labctl.cli import app as APP
 from labctl.providers.fake.storage import FakeStorage
 from labctl.providers.gcp.storage import GcpStorage
-
-
-def _app() -> typer.Typer:
-    """The root app if it already mounts `bucket`, else a root with only `bucket`."""
-    if any(group.name == "bucket" for group in root_app.registered_groups):
-        return root_app
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    app.add_typer(bucket.app, name="bucket")
-    return app
-
-
-APP = _app()
 
 
 @pytest.fixture
@@ -220,38 +204,6 @@ def test_end_to_end_on_the_emulator(
     deleted = run("delete", name, "--yes", "--force")
     assert deleted.exit_code == 0, deleted.stderr
     assert json.loads(run("list", "--all", "--format", "json").stdout) == []
-
-
-PROBE = """
-import json, sys
-sys.argv = ["labctl", *json.loads(sys.argv[1])]
-from labctl.cli import app, bucket, main
-if not any(g.name == "bucket" for g in app.registered_groups):
-    app.add_typer(bucket.app, name="bucket")
-try:
-    main()
-except SystemExit:
-    pass
-heavy = sorted(m for m in sys.modules if m.startswith(("google.cloud", "google.api_core")))
-sys.stderr.write("\\nHEAVY=" + json.dumps(heavy) + "\\n")
-"""
-
-
-@pytest.mark.parametrize(
-    "args",
-    [["bucket", "--help"], ["bucket", "create", "Bad_Name"], ["bucket", "ls", "nope"]],
-)
-def test_bucket_commands_that_need_no_cloud_import_no_cloud_library(args: list[str]) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-    )
-    marker = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")]
-    assert marker, proc.stderr
-    assert json.loads(marker[-1][len("HEAVY=") :]) == []
 
 
 def test_upload_to_a_missing_bucket_is_one_error_and_sends_nothing(

@@ -17,19 +17,10 @@ from tests.ssh.servers import (
     SSHD,
     JupyterServerProc,
     SshServer,
-    free_port,
     jupyter_env,
     start_jupyter,
     start_sshd,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_metadata_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Anything reaching for google-auth's metadata server hits a closed loopback port.
-    closed = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("GCE_METADATA_HOST", closed)
-    monkeypatch.setenv("GCE_METADATA_IP", closed)
 
 
 @pytest.fixture(scope="session")

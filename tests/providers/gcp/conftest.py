@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from labctl.retry import RetryPolicy
 
-CLOSED_PORT = "127.0.0.1:9"  # discard port: connections are refused at once
-
 
 @pytest.fixture(autouse=True)
 def isolated_google_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for key in list(os.environ):
-        if key.startswith(("CLOUDSDK_", "GOOGLE_", "GCLOUD_", "LABCTL_", "GCE_")):
-            monkeypatch.delenv(key, raising=False)
+    """gcloud's config dir, empty and writable (tests put credentials or projects in it).
+
+    tests/conftest.py has already cleared Google and labctl variables and pointed the
+    metadata server at a closed port; here HOME moves too, so `~/.config/gcloud` is empty.
+    """
     config_dir = tmp_path / "gcloud"
     config_dir.mkdir()
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(config_dir))
-    monkeypatch.setenv("GCE_METADATA_HOST", CLOSED_PORT)
-    monkeypatch.setenv("GCE_METADATA_IP", CLOSED_PORT)
     monkeypatch.setenv("GCE_METADATA_TIMEOUT", "1")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return config_dir

@@ -187,7 +187,7 @@ def _from_api_core(exc: Any, *, zone: str | None) -> LabctlError:
     reason = getattr(exc, "reason", None)
     if reason:
         codes.append(str(reason))
-    message = next((m for m in messages if m), "") or _strip_request_prefix(
+    message = next((m for m in messages if m), "") or strip_request_prefix(
         str(getattr(exc, "message", exc))
     )
     problem = Problem(status, message, [c for c in codes if c], details)
@@ -202,7 +202,7 @@ def _proto_details(err: Any) -> list[Mapping[str, Any]]:
     return [d for d in as_dict.get("errorDetails", ()) if isinstance(d, Mapping)]
 
 
-def _strip_request_prefix(message: str) -> str:
+def strip_request_prefix(message: str) -> str:
     # api_core formats REST errors as "POST https://...: <message>".
     match = re.match(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: (.*)$", message, re.S)
     return match.group(1) if match else message

@@ -15,8 +15,8 @@ from labctl.errors import (
     RateLimited,
     TransientError,
 )
+from labctl.providers.gcp._errors import ADC_HINT, strip_request_prefix
 
-ADC_HINT = "run: gcloud auth application-default login"
 ENABLE_HINT = "run: gcloud services enable storage.googleapis.com"
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
@@ -24,10 +24,7 @@ DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
 
 def _server_message(exc: BaseException) -> str:
     """The server's words, unless it sent none (the emulator's empty bodies: 'unknown error')."""
-    message = str(getattr(exc, "message", "") or "")
-    # api_core prefixes "METHOD URL: "; keep only what the server said.
-    if ": " in message and message.split(" ", 1)[0].isupper():
-        message = message.split(": ", 1)[1]
+    message = strip_request_prefix(str(getattr(exc, "message", "") or ""))
     message = message.strip().splitlines()[0] if message.strip() else ""
     return "" if message in ("unknown error", "") else message
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from labctl.errors import CredentialsError, InvalidInput
+from labctl.providers.gcp._errors import ADC_HINT
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 COMPUTE_OVERRIDE_ENV = "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"
 DEFAULT_COMPUTE_URL = "https://compute.googleapis.com/compute/v1/"
-ADC_HINT = "run: gcloud auth application-default login"
 GCLOUD_TIMEOUT_S = 5.0
 
 

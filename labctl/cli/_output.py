@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.status import Status
 
 
 def escape(text: str) -> str:
@@ -96,10 +97,45 @@ class Output:
             self.stderr.print("next: " + "  |  ".join(escape(c) for c in commands), style="dim")
 
     @contextmanager
-    def spinner(self, message: str) -> Iterator[None]:
+    def spinner(self, message: str) -> Iterator[Spinner]:
         """A spinner on stderr around a slow call; silent when stderr is not a terminal or -q."""
-        if self.verbosity < 0 or not self.stderr.is_terminal:
+        with Spinner(self, message) as spinner:
+            yield spinner
+
+
+class Spinner:
+    """A status line on stderr that can change its text and step aside for a prompt.
+
+    Without a terminal (or with -q) there is no animation; `announce` then prints the message
+    once as a line, for waits long enough that a log reader wants to know what happened.
+    """
+
+    def __init__(self, out: Output, message: str, *, announce: bool = False) -> None:
+        self._status: Status | None = None
+        if out.verbosity >= 0 and out.stderr.is_terminal:
+            self._status = out.stderr.status(escape(message))
+        elif out.verbosity >= 0 and announce:
+            out.info(message)
+
+    def __enter__(self) -> Spinner:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def update(self, message: str) -> None:
+        if self._status is not None:
+            self._status.update(escape(message))
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        if self._status is not None:
+            self._status.stop()
+        try:
             yield
-            return
-        with self.stderr.status(escape(message)):
-            yield
+        finally:
+            if self._status is not None:
+                self._status.start()

@@ -13,7 +13,7 @@ import typer
 
 from labctl.cli._context import Context, current
 from labctl.cli._options import command_options
-from labctl.cli._output import Format, escape
+from labctl.cli._output import Format, Spinner
 from labctl.cli._ssh import (
     AcceptNewOpt,
     IapOpt,
@@ -27,8 +27,6 @@ from labctl.cli._ssh import (
 )
 
 if TYPE_CHECKING:
-    from rich.status import Status as RichStatus
-
     from labctl.models import Vm
     from labctl.ssh.commands import VmAccess
     from labctl.ssh.tunnel import Tunnel
@@ -57,41 +55,6 @@ WaitOpt = Annotated[
         help="How long to wait for SSH (and Jupyter) on a VM that is still starting.",
     ),
 ]
-
-
-class Spinner:
-    """A status line on stderr that can change its text and step aside for a prompt."""
-
-    def __init__(self, ctx: Context, message: str) -> None:
-        out = ctx.out
-        self._status: RichStatus | None = None
-        if out.verbosity >= 0 and out.stderr.is_terminal:
-            self._status = out.stderr.status(escape(message))
-        elif out.verbosity >= 0:
-            out.info(message)  # no terminal: one line instead of an animation
-
-    def __enter__(self) -> Spinner:
-        if self._status is not None:
-            self._status.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._status is not None:
-            self._status.stop()
-
-    def update(self, message: str) -> None:
-        if self._status is not None:
-            self._status.update(escape(message))
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        if self._status is not None:
-            self._status.stop()
-        try:
-            yield
-        finally:
-            if self._status is not None:
-                self._status.start()
 
 
 def _retry_while_booting(
@@ -162,7 +125,7 @@ def _connect(
     """Look the VM up, then `start(access, seconds_left, spinner)` while it boots."""
     with ctx.out.spinner(f"Looking up {name}..."):
         vm = running_vm(ctx, name)
-    with Spinner(ctx, doing) as spinner:
+    with Spinner(ctx.out, doing, announce=True) as spinner:
         confirm = host_key_prompt(spinner.paused)
         access = vm_access(ctx, vm, opts, command=command, confirm=confirm)
         started = _retry_while_booting(

@@ -141,6 +141,11 @@ def find_vm(
     return matches[0]
 
 
+def gpu_text(vm: Vm) -> str | None:
+    """'1x nvidia-tesla-p100', or None without a GPU."""
+    return f"{vm.gpu.count}x {vm.gpu.type}" if vm.gpu else None
+
+
 def describe_vm(vm: Vm) -> dict[str, Any]:
     return {
         "name": vm.name,
@@ -149,7 +154,7 @@ def describe_vm(vm: Vm) -> dict[str, Any]:
         "status": vm.status,
         "state": vm.state.value,
         "machine_type": vm.machine_type,
-        "gpu": f"{vm.gpu.count}x {vm.gpu.type}" if vm.gpu else None,
+        "gpu": gpu_text(vm),
         "provisioning": vm.provisioning.value,
         "external_ip": vm.external_ip,
         "internal_ip": vm.internal_ip,
@@ -164,7 +169,7 @@ def vm_row(vm: Vm, prices: PriceTable, now: datetime) -> tuple[str, ...]:
         vm.zone,
         vm.status,
         vm.machine_type,
-        f"{vm.gpu.count}x {vm.gpu.type}" if vm.gpu else "-",
+        gpu_text(vm) or "-",
         vm.provisioning.value,
         vm.external_ip or "-",
         _age(vm.created, now),

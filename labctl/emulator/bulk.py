@@ -13,7 +13,7 @@ from labctl.emulator.build import instance_path, plan_instance
 from labctl.emulator.errors import ApiError, already_exists, invalid_field
 from labctl.emulator.instances import commit_instance
 from labctl.emulator.listing import aggregated_response, list_response
-from labctl.emulator.resources import _zonal_scopes
+from labctl.emulator.resources import zonal_scopes
 from labctl.emulator.state import LINK, new_id
 from labctl.emulator.stockouts import stockout_error
 
@@ -26,7 +26,7 @@ def list_instances(ctx: Ctx) -> dict[str, Any]:
     return list_response(
         "compute#instanceList",
         f"projects/{ctx.project}/zones/{zone}/instances",
-        _zonal_scopes(ctx, "_instances")[f"zones/{zone}"],
+        zonal_scopes(ctx, "_instances")[f"zones/{zone}"],
         ctx.query,
         ctx.base,
     )
@@ -38,7 +38,7 @@ def aggregated_instances(ctx: Ctx) -> dict[str, Any]:
         "compute#instanceAggregatedList",
         f"projects/{ctx.project}/aggregated/instances",
         "instances",
-        _zonal_scopes(ctx, "_instances"),
+        zonal_scopes(ctx, "_instances"),
         ctx.query,
         ctx.base,
     )

@@ -93,7 +93,7 @@ def set_disk_labels(ctx: Ctx) -> dict[str, Any]:
     return _op(ctx, f"zones/{zone}", "setLabels", disk["selfLink"], disk["id"])
 
 
-def _zonal_scopes(ctx: Ctx, collection: str) -> dict[str, list[dict[str, Any]]]:
+def zonal_scopes(ctx: Ctx, collection: str) -> dict[str, list[dict[str, Any]]]:
     scopes: dict[str, list[dict[str, Any]]] = {f"zones/{z}": [] for z in catalog.ZONES}
     for key, item in ctx.proj[collection].items():
         scopes[f"zones/{key.split('/', 1)[0]}"].append(item)
@@ -103,7 +103,7 @@ def _zonal_scopes(ctx: Ctx, collection: str) -> dict[str, list[dict[str, Any]]]:
 @handler("compute.disks.list")
 def list_disks(ctx: Ctx) -> dict[str, Any]:
     zone = ctx.zone()
-    items = _zonal_scopes(ctx, "_disks")[f"zones/{zone}"]
+    items = zonal_scopes(ctx, "_disks")[f"zones/{zone}"]
     return list_response(
         "compute#diskList", f"projects/{ctx.project}/zones/{zone}/disks", items, ctx.query, ctx.base
     )
@@ -115,7 +115,7 @@ def aggregated_disks(ctx: Ctx) -> dict[str, Any]:
         "compute#diskAggregatedList",
         f"projects/{ctx.project}/aggregated/disks",
         "disks",
-        _zonal_scopes(ctx, "_disks"),
+        zonal_scopes(ctx, "_disks"),
         ctx.query,
         ctx.base,
     )

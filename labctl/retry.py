@@ -50,6 +50,3 @@ class RetryPolicy:
                 self.sleep(pause)
                 delay = min(delay * self.multiplier, self.maximum)
         raise AssertionError("unreachable")  # the loop returns or raises
-
-
-NO_RETRY = RetryPolicy(attempts=1)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labctl.emulator import catalog
-from labctl.emulator.errors import ApiError, invalid_field
+from labctl.emulator.errors import invalid_field
 from labctl.emulator.faults import Faults
 from labctl.emulator.state import LINK, State, render
 
@@ -88,16 +88,5 @@ def to_link(value: str, project: str, field: str) -> str:
     raise invalid_field(field, value, "Must be a URL or a partial URL.")
 
 
-def link_parts(link: str) -> list[str]:
-    """``@/projects/p/zones/z/x/y`` -> ``["projects", "p", "zones", "z", "x", "y"]``."""
-    return link[len(LINK) :].split("/")
-
-
 def last(value: str) -> str:
     return value.rstrip("/").rsplit("/", 1)[-1]
-
-
-def require_operation_target(found: dict[str, Any] | None, path: str) -> dict[str, Any]:
-    if found is None:
-        raise ApiError(404, f"The resource '{path}' was not found", "notFound")
-    return found

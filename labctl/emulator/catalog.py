@@ -22,16 +22,6 @@ REGIONS: dict[str, list[str]] = {
 
 ZONES: dict[str, str] = {zone: region for region, zones in REGIONS.items() for zone in zones}
 
-REGION_DESCRIPTIONS = {
-    "us-central1": "Iowa",
-    "us-east1": "South Carolina",
-    "us-west1": "Oregon",
-    "europe-west1": "Belgium",
-    "europe-west4": "Netherlands",
-    "asia-east1": "Taiwan",
-    "australia-southeast1": "Sydney",
-}
-
 # name -> (guestCpus, memoryMb, isSharedCpu). Real N1 ratios: standard 3.75 GB/vCPU,
 # highmem 6.5 GB/vCPU, highcpu 0.9 GB/vCPU.
 MACHINE_TYPES: dict[str, tuple[int, int, bool]] = {}

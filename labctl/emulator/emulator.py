@@ -115,11 +115,6 @@ class Emulator:
         return f"http://127.0.0.1:{self.compute_port}/compute/v1/"
 
     @property
-    def compute_endpoint(self) -> str:
-        """``http://127.0.0.1:PORT``: what google-cloud-compute's ``api_endpoint`` wants."""
-        return f"http://127.0.0.1:{self.compute_port}"
-
-    @property
     def storage_port(self) -> int | None:
         return self._storage.port if self._storage else None
 

@@ -137,9 +137,6 @@ class State:
             if handler is not None:
                 handler(*args)
 
-    def next_due(self) -> float | None:
-        return self.effects[0][0] if self.effects else None
-
     # --- operations bookkeeping ----------------------------------------------------------------
     def add_operation(self, project: str, op: dict[str, Any]) -> None:
         ops = self.project(project)["_operations"]

@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -256,12 +255,3 @@ def merge_ssh_keys(
             hint="remove unused keys from the VM's ssh-keys metadata",
         )
     return value
-
-
-def keys_for_user(value: str, user: str, now: datetime | None = None) -> Iterable[SshKeyEntry]:
-    """The unexpired entries of an `ssh-keys` value that belong to `user`."""
-    now = now or datetime.now(UTC)
-    for line in value.splitlines():
-        entry = parse_ssh_keys_entry(line)
-        if entry is not None and entry.user == user and not entry.expired(now):
-            yield entry

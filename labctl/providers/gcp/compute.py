@@ -134,12 +134,6 @@ class GcpCompute:
 
     # -- mutations (google-cloud-compute) ---------------------------------------------------
 
-    def create_request(self, spec: VmSpec) -> dict[str, Any]:
-        """The insert body create_vm would send, as JSON (for --dry-run)."""
-        from labctl.providers.gcp._build import build_instance, instance_to_json
-
-        return instance_to_json(build_instance(spec, self.project))
-
     def create_vm(self, spec: VmSpec, *, request_id: str, wait: bool = True) -> None:
         from google.cloud import compute_v1
 

@@ -100,9 +100,11 @@ def command_options(fn: F) -> F:
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    if verbosity < 2:
-        # The libraries' own warnings (google-auth's metadata-server retries, urllib3's
-        # connection retries) repeat what labctl's one-line error says; -vv shows them.
-        noisy_level = logging.ERROR if verbosity <= 0 else logging.WARNING
-        for noisy in ("google", "urllib3", "paramiko"):
-            logging.getLogger(noisy).setLevel(noisy_level)
+    # The libraries' own warnings (google-auth's metadata-server retries, urllib3's connection
+    # retries) repeat what labctl's one-line error says; -vv shows them. Set every time, so a
+    # process that runs several commands (tests, embedding) does not keep an earlier level.
+    noisy_level = (
+        logging.ERROR if verbosity <= 0 else logging.WARNING if verbosity == 1 else logging.NOTSET
+    )
+    for noisy in ("google", "urllib3", "paramiko"):
+        logging.getLogger(noisy).setLevel(noisy_level)

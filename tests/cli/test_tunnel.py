@@ -103,9 +103,6 @@ def lab_vm(
     monkeypatch.setattr(remote_jupyter, "JUPYTER_LIST_COMMANDS", (jupyter_list_command(),))
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    # A command without -vv quiets paramiko's logger for good; one process runs one command,
-    # but the tests run many.
-    monkeypatch.setattr(logging.getLogger("paramiko"), "level", logging.NOTSET)
     tunnel.stop_requested.clear()
     yield LabVm(sshd, jupyter, key)
     tunnel.stop_requested.clear()

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from labctl.errors import ConfigError
+from labctl.errors import ConfigError, InvalidInput, LocalError
 from labctl.models import Provisioning
-from labctl.naming import check_labels, label_value
+from labctl.naming import ZONE_RE, check_labels, check_project_id, label_value
 from labctl.resources import data_path
 
 PROJECT_FILE = "labctl.toml"
@@ -31,7 +31,14 @@ ENV_ALIASES = {
     "LABCTL_COURSE": ("course", "name"),
 }
 # Environment variables that are not settings.
-ENV_NOT_SETTINGS = {"LABCTL_CONFIG_DIR", "LABCTL_DEBUG", "LABCTL_PROVIDER"}
+ENV_NOT_SETTINGS = {"LABCTL_CONFIG_DIR", "LABCTL_DEBUG", "LABCTL_PROVIDER", "LABCTL_OWNER"}
+
+# One rule per value, whether it comes from a flag, the environment or a file.
+DISK_GB = (10, 65536)  # Compute's limits for a persistent disk
+GPU_COUNTS = (1, 2, 4, 8)  # what N1 machines accept (a P100 VM takes 1, 2 or 4)
+SSH_KEY_DAYS = (1, 365)
+IDLE_MINUTES = (0, 10080)
+MAX_RUN_HOURS = (1, 24 * 120)  # maxRunDuration: up to 120 days
 
 
 class _Strict(BaseModel):
@@ -40,26 +47,40 @@ class _Strict(BaseModel):
 
 class GpuConfig(_Strict):
     enabled: bool = True
-    type: str = "nvidia-tesla-p100"
-    count: int = Field(1, ge=1, le=8)
+    type: str = Field("nvidia-tesla-p100", pattern=r"^[a-z][a-z0-9-]{1,62}$")
+    count: int = 1
+
+    @field_validator("count")
+    @classmethod
+    def _count_allowed(cls, value: int) -> int:
+        if value not in GPU_COUNTS:
+            raise ValueError(f"must be one of {', '.join(map(str, GPU_COUNTS))}")
+        return value
 
 
 class BootDiskConfig(_Strict):
-    size_gb: int = Field(100, ge=10, le=65536)
-    image_family: str = Field(min_length=1)
+    size_gb: int = Field(100, ge=DISK_GB[0], le=DISK_GB[1])
+    image_family: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
     image_project: str = Field(min_length=1)
+
+    @field_validator("image_project")
+    @classmethod
+    def _project_valid(cls, value: str) -> str:
+        return _project(value)
 
 
 class CourseConfig(_Strict):
     name: str = Field(min_length=1, max_length=63)
-    zone: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+    zone: str = Field(pattern=ZONE_RE.pattern)
     fallback_zones: list[str] = []
-    machine_type: str = Field(min_length=1)
+    machine_type: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
     provisioning: Provisioning = Provisioning.SPOT
     termination_action: Literal["STOP", "DELETE"] = "STOP"
-    idle_shutdown_minutes: int = Field(60, ge=0, le=10080)
+    idle_shutdown_minutes: int = Field(60, ge=IDLE_MINUTES[0], le=IDLE_MINUTES[1])
+    max_run_hours: int | None = Field(None, ge=MAX_RUN_HOURS[0], le=MAX_RUN_HOURS[1])
+    ttl_days: int | None = Field(None, ge=1, le=365)
     startup_script: str = ""
-    ssh_key_days: int = Field(30, ge=1, le=365)
+    ssh_key_days: int = Field(30, ge=SSH_KEY_DAYS[0], le=SSH_KEY_DAYS[1])
     gpu: GpuConfig = GpuConfig()
     boot_disk: BootDiskConfig
     labels: dict[str, str] = {}
@@ -73,19 +94,37 @@ class CourseConfig(_Strict):
             )
         return value
 
+    @field_validator("fallback_zones")
+    @classmethod
+    def _zones_valid(cls, value: list[str]) -> list[str]:
+        for zone in value:
+            if not ZONE_RE.fullmatch(zone):
+                raise ValueError(f"{zone!r} does not look like a zone (e.g. us-central1-c)")
+        return value
+
     @field_validator("labels")
     @classmethod
     def _labels_valid(cls, value: dict[str, str]) -> dict[str, str]:
         try:
             return check_labels(value)
-        except ConfigError:
-            raise
-        except Exception as exc:  # InvalidInput from naming: keep its explanation
-            raise ValueError(str(exc)) from None
+        except InvalidInput as exc:  # keep naming's explanation
+            raise ValueError(exc.message) from None
+
+
+def _project(value: str) -> str:
+    try:
+        return check_project_id(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
 
 
 class GcpConfig(_Strict):
     project: str = ""
+
+    @field_validator("project")
+    @classmethod
+    def _project_valid(cls, value: str) -> str:
+        return _project(value) if value else value
 
 
 class Settings(_Strict):
@@ -99,18 +138,24 @@ class Settings(_Strict):
 
 
 def config_dir() -> Path:
-    """labctl's per-user directory (config file, SSH key, known hosts)."""
+    """labctl's per-user directory (config file, SSH key, known hosts); it may not exist yet."""
     override = os.environ.get("LABCTL_CONFIG_DIR")
     if override:
-        return Path(override)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "labctl"
+        path = Path(override)
+        source = "LABCTL_CONFIG_DIR"
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        path = Path(base) / "labctl"
+        source = "the config directory"
+    if path.exists() and not path.is_dir():
+        raise LocalError(f"{source} {path} is a file, not a directory", field=source)
+    return path
 
 
 def load_settings(
-    *, config_file: Path | None = None, flags: Mapping[str, Any] | None = None
+    *, config_file: Path | None = None, project: str | None = None, zone: str | None = None
 ) -> Settings:
-    """Merge every layer and validate once. `flags` uses dotted keys: {"course.zone": "..."}."""
+    """Merge every layer and validate once; `project` and `zone` are the --project/--zone flags."""
     layers: list[tuple[str, dict[str, Any]]] = [
         ("configs/defaults.toml", _read_toml(data_path("configs/defaults.toml")))
     ]
@@ -126,7 +171,12 @@ def load_settings(
     if project_file.is_file():
         layers.append((str(project_file), _read_toml(project_file)))
     layers.append(("environment", _env_layer(os.environ)))
-    layers.append(("flags", _nest({k: v for k, v in (flags or {}).items() if v is not None})))
+    flags: dict[str, Any] = {}
+    if project is not None:
+        flags["gcp"] = {"project": project}
+    if zone is not None:
+        flags["course"] = {"zone": zone}
+    layers.append(("flags", flags))
 
     merged: dict[str, Any] = {}
     for _, layer in layers:
@@ -134,17 +184,19 @@ def load_settings(
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc), hint=_where(exc, layers)) from None
+        raise ConfigError(_describe(exc), hint=_where(exc, layers), field=_field(exc)) from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (save it as UTF-8)", field=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}", field=str(path)) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}", field=str(path)) from None
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -193,7 +245,7 @@ _MESSAGES = {
     "bool_parsing": "must be true or false",
     "enum": "must be one of {expected}",
     "literal_error": "must be one of {expected}",
-    "string_pattern_mismatch": "does not look like a zone (e.g. us-central1-c)",
+    "string_pattern_mismatch": "must be lowercase letters, digits and '-', starting with a letter",
 }
 
 
@@ -203,6 +255,8 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors(include_url=False):
         field = ".".join(str(p) for p in err["loc"])
         template = _MESSAGES.get(err["type"])
+        if err["type"] == "string_pattern_mismatch" and err["loc"][-1] == "zone":
+            template = "does not look like a zone (e.g. us-central1-c)"
         ctx = err.get("ctx") or {}
         message = template.format(**ctx) if template else err["msg"].removeprefix("Value error, ")
         got = (
@@ -210,6 +264,10 @@ def _describe(exc: ValidationError) -> str:
         )
         parts.append(f"{field}: {message}{got}")
     return "; ".join(parts)
+
+
+def _field(exc: ValidationError) -> str:
+    return ".".join(str(p) for p in exc.errors(include_url=False)[0]["loc"])
 
 
 def _show(value: Any) -> str:

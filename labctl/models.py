@@ -59,6 +59,7 @@ class VmSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     external_ip: bool = True
     termination_action: str = "STOP"  # spot only: STOP keeps the disk, DELETE removes the VM
+    max_run_hours: int | None = None  # Compute stops the VM after this long running
 
     @property
     def region(self) -> str:

@@ -20,6 +20,13 @@ MAX_LABELS = 64
 BUCKET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]")
 # "google" and close misspellings ("g00gle", "googl3") are refused anywhere in a bucket name.
 _GOOGLE_LIKE = re.compile(r"g[o0]{2}g[l1][e3]")
+# Zones ("us-central1-c") and regions ("us-central1"): what may go into a URL path.
+ZONE_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+-[a-z]")
+REGION_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+")
+# Project ids: 6-30 characters, a lowercase letter first, lowercase letters, digits and hyphens,
+# no trailing hyphen; older ones may carry a "domain.com:" prefix
+# (https://cloud.google.com/resource-manager/docs/creating-managing-projects).
+PROJECT_ID_RE = re.compile(r"(?:[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
 BUCKET_SUFFIX_HEX = 6  # 24 random bits: a clash with an existing name is rare, and retried
 
 
@@ -31,6 +38,17 @@ def check_instance_name(name: str) -> str:
             hint=f"for example: {suggest_instance_name(name)}",
         )
     return name
+
+
+def check_project_id(project: str, *, field: str = "project") -> str:
+    """A project id as Google defines it; anything else never reaches a URL."""
+    if not PROJECT_ID_RE.fullmatch(project):
+        raise InvalidInput(
+            f"invalid project id {project!r}: 6-30 characters, lowercase letters, digits and "
+            "'-', starting with a letter and not ending with '-'",
+            field=field,
+        )
+    return project
 
 
 def suggest_instance_name(text: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from labctl.models import Provisioning, Vm, VmState, region_of
+from labctl.models import Provisioning, Vm, VmSpec, VmState, region_of
 from labctl.resources import data_path
 
 
@@ -51,6 +51,16 @@ class PriceTable:
             total += gpu * gpu_count
             approx = approx or gpu_approx
         return Estimate(round(total, 4), approx)
+
+    def spec_estimate(self, spec: VmSpec) -> Estimate:
+        """What a VM would cost per hour while running."""
+        return self.estimate(
+            zone=spec.zone,
+            machine_type=spec.machine_type,
+            provisioning=spec.provisioning,
+            gpu_type=spec.gpu.type if spec.gpu else None,
+            gpu_count=spec.gpu.count if spec.gpu else 0,
+        )
 
     def vm_estimate(self, vm: Vm) -> Estimate:
         """What a VM costs per hour now: nothing for compute and GPU once it is stopped."""

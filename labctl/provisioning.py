@@ -1,8 +1,13 @@
-"""Creating one course VM the first time right: checks before the insert, then zone failover.
+"""Creating course VMs the first time right: checks before the insert, then zone failover.
 
-Failover rules (GCP_FACTS 3.2): a stockout moves to the next zone offering the accelerator, same
-region first; a regional quota skips the rest of that region; GPUS_ALL_REGIONS stops at once.
-Each zone gets its own requestId; a retried insert in one zone reuses it, so at most one VM exists.
+Failover rules (https://cloud.google.com/compute/docs/troubleshooting/troubleshooting-resource-
+availability, and SkyPilot's sky/provision/gcp): a stockout moves to the next zone offering the
+accelerator, same region first; a regional quota skips the rest of that region;
+GPUS_ALL_REGIONS stops at once. Each zone gets its own requestId; a retried insert in one zone
+reuses it, so at most one VM exists.
+
+A `Provisioner` splits one VM's creation into `start` (send the first insert) and `finish`
+(wait, failing over if needed), so a batch can send every insert before waiting on any.
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ import difflib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from labctl.errors import (
+    AlreadyExists,
     InvalidInput,
     LabctlError,
+    MayExist,
     NotFound,
     QuotaExceeded,
     RateLimited,
@@ -23,20 +30,16 @@ from labctl.errors import (
     TransientError,
 )
 from labctl.models import VmSpec, region_of
-from labctl.providers.base import ComputeProvider
+from labctl.providers.base import ComputeProvider, Operation
 
 log = logging.getLogger(__name__)
-
-QUOTA_HINT = (
-    "request more quota at https://console.cloud.google.com/iam-admin/quotas "
-    "(new projects start with GPUS_ALL_REGIONS = 0)"
-)
 
 
 @dataclass(frozen=True)
 class Attempt:
     zone: str
-    outcome: str  # "created", "stockout", "quota METRIC"
+    outcome: str  # "created", "accepted", "stockout", "quota METRIC"
+    retrying: bool = False  # another zone will be tried
 
 
 @dataclass(frozen=True)
@@ -55,15 +58,15 @@ def check_spec(compute: ComputeProvider, spec: VmSpec) -> dict[str, int]:
         close = difflib.get_close_matches(spec.zone, zones, n=3)
         raise InvalidInput(
             f"unknown zone {spec.zone!r}",
-            hint=f"did you mean: {', '.join(close)}"
-            if close
-            else "list them: gcloud compute zones list",
+            field="zone",
+            hint=f"did you mean: {', '.join(close)}" if close else None,
         )
     try:
         compute.get_machine_type(spec.zone, spec.machine_type)
     except NotFound:
         raise InvalidInput(
             f"machine type {spec.machine_type!r} is not offered in zone {spec.zone}",
+            field="--machine-type",
             hint="for the course VM use n1-standard-8 (P100s attach only to N1 machine types)",
         ) from None
     if spec.gpu is None:
@@ -72,18 +75,20 @@ def check_spec(compute: ComputeProvider, spec: VmSpec) -> dict[str, int]:
     if not offering:
         raise InvalidInput(
             f"unknown GPU type {spec.gpu.type!r}",
+            field="--gpu-type",
             hint="the course uses nvidia-tesla-p100 (see: gcloud compute accelerator-types list)",
         )
     if spec.zone not in offering:
         raise InvalidInput(
             f"zone {spec.zone} does not offer {spec.gpu.type}; zones that do: "
             + ", ".join(sorted(offering)),
-            hint="pass one of them with --zone",
+            field="--zone",
         )
     if spec.gpu.count > offering[spec.zone]:
         raise InvalidInput(
             f"--gpu-count {spec.gpu.count}: {spec.zone} allows at most "
-            f"{offering[spec.zone]} {spec.gpu.type} per VM"
+            f"{offering[spec.zone]} {spec.gpu.type} per VM",
+            field="--gpu-count",
         )
     return offering
 
@@ -95,73 +100,156 @@ def failover_order(first: str, allowed: list[str], offering: dict[str, int]) -> 
     return same_region + [z for z in candidates if z not in same_region]
 
 
-def create_with_failover(
-    compute: ComputeProvider,
-    spec: VmSpec,
-    *,
-    allowed_zones: list[str],
-    wait: bool = True,
-    on_attempt: Callable[[Attempt], None] = lambda _: None,
-) -> CreateResult:
-    """Create `spec` in its zone or, on stockout/regional quota, in the next allowed zone.
-
-    Raises the last Stockout (with every zone tried in its message) when no zone had capacity,
-    and QuotaExceeded at once for a global quota.
-    """
-    offering = check_spec(compute, spec)
-    order = failover_order(spec.zone, allowed_zones, offering) if spec.gpu else [spec.zone]
-    attempts: list[Attempt] = []
-    blocked_regions: set[str] = set()
-    last_error: LabctlError | None = None
-    for zone in order:
-        if region_of(zone) in blocked_regions:
-            continue
-        candidate = replace(spec, zone=zone)
-        if zone != spec.zone and not _offers_machine_type(compute, zone, spec.machine_type):
-            continue
-        try:
-            compute.create_vm(candidate, request_id=str(uuid.uuid4()), wait=wait)
-        except (TransientError, RateLimited) as exc:
-            # Retries ran out: the insert may still have been applied. Say so, try no other zone.
-            exc.hint = f"{spec.name} may have been created in {zone}; check: labctl vm list"
-            raise
-        except Stockout as exc:
-            last_error = exc
-            attempts.append(Attempt(zone, "stockout"))
-        except QuotaExceeded as exc:
-            if exc.is_global:
-                exc.hint = exc.hint or QUOTA_HINT
-                raise
-            last_error = exc
-            blocked_regions.add(region_of(zone))
-            attempts.append(Attempt(zone, f"quota {exc.metric}"))
-        else:
-            attempts.append(Attempt(zone, "created"))
-            on_attempt(attempts[-1])
-            return CreateResult(zone=zone, attempts=tuple(attempts))
-        on_attempt(attempts[-1])
-        if not wait:
-            break  # without waiting only synchronous errors are seen; don't guess further
-    tried = ", ".join(f"{a.zone} ({a.outcome})" for a in attempts) or "none"
-    if isinstance(last_error, QuotaExceeded):
-        raise QuotaExceeded(
-            f"no region had quota for {spec.name}: tried {tried}",
-            metric=last_error.metric,
-            region=last_error.region,
-            limit=last_error.limit,
-            hint=QUOTA_HINT,
+def ensure_name_free(compute: ComputeProvider, name: str) -> None:
+    """Refuse a name that exists in any zone (one filtered aggregated list): names are unique
+    only per zone, so a second create after a failover would otherwise bill a second GPU."""
+    existing = compute.list_vms(name=name)
+    if existing:
+        where = ", ".join(vm.zone for vm in existing)
+        raise AlreadyExists(
+            f"VM {name} already exists in {where}", kind="vm", name=name, zone=existing[0].zone
         )
-    raise Stockout(
-        f"no capacity for {spec.name} in any allowed zone: tried {tried}",
-        zone=spec.zone,
-        hint="try again later, or allow more zones in course.fallback_zones",
-    )
 
 
-def _offers_machine_type(compute: ComputeProvider, zone: str, machine_type: str) -> bool:
-    try:
-        compute.get_machine_type(zone, machine_type)
-    except NotFound:
-        log.info("skipping %s: it does not offer %s", zone, machine_type)
-        return False
-    return True
+@dataclass
+class Provisioner:
+    """One VM's creation across zones. `start` sends the first insert; `finish` waits for it
+    and, on a stockout or a regional quota, inserts in the next zone and waits again.
+
+    `offering` comes from check_spec (once for a whole class). With `check_name`, each insert is
+    preceded by a lookup of the name in every zone (see ensure_name_free); a class leaves it
+    off because its plan already knows what exists.
+    """
+
+    compute: ComputeProvider
+    spec: VmSpec
+    zones: list[str]
+    wait: bool = True
+    check_name: bool = True
+    on_attempt: Callable[[Attempt], None] = lambda _: None
+    attempts: list[Attempt] = field(default_factory=list)
+    sending: bool = False  # an insert went out (its outcome may be unknown after Ctrl-C)
+    _blocked_regions: set[str] = field(default_factory=set)
+    _last_error: LabctlError | None = None
+    _next: int = 0
+
+    @classmethod
+    def for_spec(
+        cls,
+        compute: ComputeProvider,
+        spec: VmSpec,
+        *,
+        allowed_zones: list[str],
+        offering: dict[str, int],
+        **options: object,
+    ) -> Provisioner:
+        order = failover_order(spec.zone, allowed_zones, offering) if spec.gpu else [spec.zone]
+        return cls(compute, spec, order, **options)  # type: ignore[arg-type]
+
+    def start(self) -> Operation | None:
+        """Send inserts until one is accepted (its operation) or every zone refused at once."""
+        while self._next < len(self.zones):
+            zone = self.zones[self._next]
+            self._next += 1
+            if region_of(zone) in self._blocked_regions:
+                continue
+            if zone != self.spec.zone and not self._offers_machine_type(zone):
+                continue
+            try:
+                return self._insert(zone)
+            except (Stockout, QuotaExceeded) as exc:
+                self._failed(zone, exc)
+        return None
+
+    def finish(self, operation: Operation | None) -> CreateResult:
+        """Wait for `operation` (from start); fail over while zones remain; the zone used."""
+        while operation is not None:
+            zone = operation.zone or self.spec.zone
+            if not self.wait:
+                self._record(zone, "accepted")
+                return CreateResult(zone, tuple(self.attempts))
+            try:
+                self.compute.wait(operation)
+            except (Stockout, QuotaExceeded) as exc:
+                self._failed(zone, exc)
+                operation = self.start()
+                continue
+            self._record(zone, "created")
+            return CreateResult(zone, tuple(self.attempts))
+        raise self._exhausted()
+
+    def run(self) -> CreateResult:
+        return self.finish(self.start())
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _insert(self, zone: str) -> Operation:
+        if self.check_name or zone != self.spec.zone:
+            ensure_name_free(self.compute, self.spec.name)
+        self.sending = True
+        try:
+            return self.compute.insert_vm(
+                replace(self.spec, zone=zone), request_id=str(uuid.uuid4())
+            )
+        except (TransientError, RateLimited) as exc:
+            # Retries ran out: the insert may still have been applied. Try no other zone.
+            raise MayExist(
+                f"{self.spec.name}: {exc.message}; the VM may have been created in {zone}",
+                action="create",
+                kind="vm",
+                name=self.spec.name,
+                zone=zone,
+            ) from exc
+        except AlreadyExists as exc:
+            exc.kind, exc.name, exc.zone = "vm", self.spec.name, exc.zone or zone
+            raise
+
+    def _failed(self, zone: str, exc: Stockout | QuotaExceeded) -> None:
+        if isinstance(exc, QuotaExceeded) and exc.is_global:
+            raise exc
+        if isinstance(exc, QuotaExceeded):
+            self._blocked_regions.add(region_of(zone))
+        if not self.wait:
+            self._next = len(self.zones)  # without waiting, don't guess further
+        self._last_error = exc
+        outcome = f"quota {exc.metric}" if isinstance(exc, QuotaExceeded) else "stockout"
+        self._record(zone, outcome, retrying=self._has_next())
+
+    def _has_next(self) -> bool:
+        rest = self.zones[self._next :]
+        return any(region_of(z) not in self._blocked_regions for z in rest)
+
+    def _record(self, zone: str, outcome: str, *, retrying: bool = False) -> None:
+        self.attempts.append(Attempt(zone, outcome, retrying))
+        self.on_attempt(self.attempts[-1])
+
+    def _exhausted(self) -> LabctlError:
+        tried = [a.zone for a in self.attempts]
+        listing = ", ".join(f"{a.zone} ({a.outcome})" for a in self.attempts) or "none"
+        last = self._last_error
+        if isinstance(last, QuotaExceeded):
+            return QuotaExceeded(
+                f"no allowed region had quota for {self.spec.name}: tried {listing}",
+                metric=last.metric,
+                region=last.region,
+                limit=last.limit,
+                kind="vm",
+                name=self.spec.name,
+            )
+        if len(tried) == 1 and isinstance(last, Stockout):
+            return last
+        return Stockout(
+            f"no capacity for {self.spec.name} in any allowed zone: tried {listing}",
+            zone=self.spec.zone,
+            tried=tried,
+            kind="vm",
+            name=self.spec.name,
+        )
+
+    def _offers_machine_type(self, zone: str) -> bool:
+        try:
+            self.compute.get_machine_type(zone, self.spec.machine_type)
+        except NotFound:
+            log.info("skipping %s: it does not offer %s", zone, self.spec.machine_type)
+            return False
+        return True

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from labctl.deadline import Backoff, Deadline, attempts
 from labctl.errors import LabctlError, RateLimited, TransientError
 
 log = logging.getLogger(__name__)
@@ -35,18 +36,16 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def call(self, fn: Callable[[], T], *, what: str = "request") -> T:
-        start = self.clock()
-        delay = self.initial
-        for attempt in range(1, self.attempts + 1):
+        # Full jitter spreads a class of 100 students' retries instead of aligning them.
+        backoff = Backoff(self.initial, self.maximum, self.multiplier, jitter=True, rng=self.rng)
+        deadline = Deadline(self.deadline, clock=self.clock)
+        last: LabctlError | None = None
+        for number in attempts(deadline, backoff, max_attempts=self.attempts, sleep=self.sleep):
+            if last is not None:
+                log.info("%s: %s; retry %d", what, last.message, number - 1)
             try:
                 return fn()
             except RETRYABLE as exc:
-                # Full jitter spreads a class of 100 students' retries instead of aligning them.
-                pause = self.rng.uniform(0, delay)
-                out_of_time = self.clock() - start + pause > self.deadline
-                if attempt == self.attempts or out_of_time:
-                    raise
-                log.info("%s: %s; retry %d in %.1fs", what, exc.message, attempt, pause)
-                self.sleep(pause)
-                delay = min(delay * self.multiplier, self.maximum)
-        raise AssertionError("unreachable")  # the loop returns or raises
+                last = exc
+        assert last is not None  # attempts() yields at least once
+        raise last

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from functools import cached_property
@@ -95,6 +95,49 @@ class Output:
         """End a command with the next useful one (only when a person is reading the table)."""
         if self.verbosity >= 0 and self.fmt is Format.table and commands:
             self.stderr.print("next: " + "  |  ".join(escape(c) for c in commands), style="dim")
+
+    def confirm(self, question: str, *, yes: bool, declined: str) -> None:
+        """Ask on stderr unless --yes; raise Declined (with `declined` as its message) on "no"
+        or when no terminal can answer."""
+        from labctl.errors import Declined
+
+        if yes:
+            return
+        if not sys.stdin.isatty():
+            raise Declined(f"{declined}: no terminal to confirm on", no_terminal=True)
+        import typer
+
+        if not typer.confirm(question, default=False, err=True):
+            raise Declined(declined)
+
+    @contextmanager
+    def progress(
+        self, title: str, total: int, *, in_bytes: bool = False
+    ) -> Iterator[Callable[[int], None]]:
+        """A bar on stderr (items, or bytes with rate and time left); yields `advance(n)`.
+        Nothing is drawn when stderr is not a terminal or with -q."""
+        if self.verbosity < 0 or not self.stderr.is_terminal:
+            yield lambda n: None
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        counts = (
+            (DownloadColumn(binary_units=True), TransferSpeedColumn())
+            if in_bytes
+            else (MofNCompleteColumn(),)
+        )
+        columns = (TextColumn("{task.description}"), BarColumn(), *counts, TimeRemainingColumn())
+        with Progress(*columns, console=self.stderr, transient=True) as bar:
+            task = bar.add_task(escape(title), total=total)
+            yield lambda n: bar.advance(task, n)
 
     @contextmanager
     def spinner(self, message: str) -> Iterator[Spinner]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from labctl.models import BlobInfo, Bucket, BucketSpec, Disk, MachineType, Vm, VmSpec
 
@@ -16,8 +17,30 @@ MetadataUpdate = Callable[[dict[str, str]], dict[str, str]]
 Progress = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class Operation:
+    """A request Compute accepted and is carrying out.
+
+    `scope` is where it lives: "zones/us-central1-c", "regions/us-central1" or "global".
+    `target` is the resource it acts on, as a short path ("instances/ana-gpu").
+    """
+
+    name: str
+    scope: str
+    target: str = ""
+
+    @property
+    def zone(self) -> str | None:
+        return self.scope.removeprefix("zones/") if self.scope.startswith("zones/") else None
+
+
 class ComputeProvider(Protocol):
-    """Compute Engine as labctl needs it. Zones are short names ("us-central1-c")."""
+    """Compute Engine as labctl needs it. Zones are short names ("us-central1-c").
+
+    Mutations send one request and return its `Operation` at once; `wait` waits for it and
+    raises what it ended with (Stockout, QuotaExceeded, ...). Callers send many requests first
+    and then wait on them together (labctl.runner).
+    """
 
     project: str
 
@@ -41,20 +64,30 @@ class ComputeProvider(Protocol):
 
     def get_vm(self, name: str, zone: str) -> Vm: ...
 
-    def create_vm(self, spec: VmSpec, *, request_id: str, wait: bool = True) -> None:
-        """Insert one VM in spec.zone. The same request_id never creates a second VM.
+    def insert_request(self, spec: VmSpec) -> dict[str, Any]:
+        """The request body `insert_vm` would send, for --dry-run (no call is made)."""
+        ...
 
-        Raises Stockout / QuotaExceeded / AlreadyExists / InvalidInput; with wait=True also the
-        errors the operation ends with.
+    def insert_vm(self, spec: VmSpec, *, request_id: str) -> Operation:
+        """Send the insert of one VM in spec.zone. The same request_id never creates a second VM.
+
+        Raises Stockout / QuotaExceeded / AlreadyExists / InvalidInput when Compute refuses at
+        once; the same errors can also come from `wait`.
         """
         ...
 
-    def stop_vm(self, name: str, zone: str, *, wait: bool = True) -> None: ...
+    def stop_vm(self, name: str, zone: str) -> Operation:
+        """Raises NotFound if there is no such VM."""
+        ...
 
-    def start_vm(self, name: str, zone: str, *, wait: bool = True) -> None: ...
+    def start_vm(self, name: str, zone: str) -> Operation: ...
 
-    def delete_vm(self, name: str, zone: str, *, wait: bool = True) -> None:
+    def delete_vm(self, name: str, zone: str) -> Operation:
         """Raises NotFound if the VM is already gone."""
+        ...
+
+    def wait(self, operation: Operation, *, timeout: float | None = None) -> None:
+        """Wait until the operation is done; raise its error, or OperationTimeout."""
         ...
 
     def update_metadata(self, name: str, zone: str, update: MetadataUpdate) -> None: ...

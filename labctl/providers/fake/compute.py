@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from labctl.emulator import catalog  # the same zones, machine types and GPUs as the emulator
 from labctl.errors import (
@@ -24,7 +24,7 @@ from labctl.errors import (
     TransientError,
 )
 from labctl.models import Disk, Gpu, MachineType, Vm, VmSpec, VmState
-from labctl.providers.base import MetadataUpdate
+from labctl.providers.base import MetadataUpdate, Operation
 from labctl.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -75,7 +75,8 @@ class FakeCompute:
         self._vms: dict[tuple[str, str], Vm] = {}
         self._disks: dict[tuple[str, str], Disk] = {}
         self._guest_attributes: dict[tuple[str, str], dict[str, str]] = {}
-        self._seen_requests: set[str] = set()
+        self._seen_requests: dict[str, Operation] = {}
+        self._failed: dict[str, LabctlError] = {}  # operation name -> what it ended with
         self._next_id = 1000
         self._lock = threading.Lock()
 
@@ -128,13 +129,22 @@ class FakeCompute:
     def get_vm(self, name: str, zone: str) -> Vm:
         return self._call("instances.get", lambda: self._find(name, zone))
 
-    def create_vm(self, spec: VmSpec, *, request_id: str, wait: bool = True) -> None:
-        def insert() -> None:
+    def insert_request(self, spec: VmSpec) -> dict[str, Any]:
+        return {"project": self.project, **asdict(spec)}
+
+    def insert_vm(self, spec: VmSpec, *, request_id: str) -> Operation:
+        def insert() -> Operation:
             with self._lock:
                 if request_id in self._seen_requests:
-                    return  # the same request again: Compute answers with the first operation
+                    # The same request again: Compute answers with the first operation.
+                    return self._seen_requests[request_id]
                 self._check_insert(spec)
-                self._seen_requests.add(request_id)
+                operation = self._operation(spec.zone, f"instances/{spec.name}")
+                self._seen_requests[request_id] = operation
+                if spec.gpu and spec.zone in self.faults.stockout_zones:
+                    # As on Compute, a stockout is what the accepted insert's operation ends with.
+                    self._failed[operation.name] = self._stockout(spec)
+                    return operation
                 self._vms[(spec.zone, spec.name)] = self._new_vm(spec)
                 self._disks[(spec.zone, spec.name)] = Disk(
                     name=spec.name,
@@ -144,26 +154,36 @@ class FakeCompute:
                     labels=dict(spec.labels),
                     created=self.clock(),
                 )
+                return operation
 
         # Every attempt is recorded as the server would see it, retries included.
-        self._call(
+        return self._call(
             "instances.insert", insert, seen=lambda: self.insert_request_ids.append(request_id)
         )
 
-    def stop_vm(self, name: str, zone: str, *, wait: bool = True) -> None:
-        self._call("instances.stop", lambda: self._set_state(name, zone, VmState.STOPPED))
+    def stop_vm(self, name: str, zone: str) -> Operation:
+        return self._call("instances.stop", lambda: self._set_state(name, zone, VmState.STOPPED))
 
-    def start_vm(self, name: str, zone: str, *, wait: bool = True) -> None:
-        self._call("instances.start", lambda: self._set_state(name, zone, VmState.RUNNING))
+    def start_vm(self, name: str, zone: str) -> Operation:
+        return self._call("instances.start", lambda: self._set_state(name, zone, VmState.RUNNING))
 
-    def delete_vm(self, name: str, zone: str, *, wait: bool = True) -> None:
-        def delete() -> None:
+    def delete_vm(self, name: str, zone: str) -> Operation:
+        def delete() -> Operation:
             with self._lock:
                 self._find(name, zone)
                 del self._vms[(zone, name)]
                 self._disks.pop((zone, name), None)  # boot disks are created with autoDelete
+                return self._operation(zone, f"instances/{name}")
 
-        self._call("instances.delete", delete)
+        return self._call("instances.delete", delete)
+
+    def wait(self, operation: Operation, *, timeout: float | None = None) -> None:
+        def get() -> None:
+            error = self._failed.get(operation.name)
+            if error is not None:
+                raise error
+
+        self._call("zoneOperations.wait", get)
 
     def update_metadata(self, name: str, zone: str, update: MetadataUpdate) -> None:
         def set_metadata() -> None:
@@ -207,14 +227,30 @@ class FakeCompute:
     def _find(self, name: str, zone: str) -> Vm:
         vm = self._vms.get((zone, name))
         if vm is None:
-            raise NotFound(f"VM {name!r} not found in zone {zone!r}")
+            raise NotFound(f"VM {name} not found in zone {zone}", kind="vm", name=name, zone=zone)
         return vm
 
-    def _set_state(self, name: str, zone: str, state: VmState) -> None:
+    def _set_state(self, name: str, zone: str, state: VmState) -> Operation:
         with self._lock:
             vm = self._find(name, zone)
             status = "RUNNING" if state is VmState.RUNNING else "TERMINATED"
             self._vms[(zone, name)] = replace(vm, state=state, status=status)
+            return self._operation(zone, f"instances/{name}")
+
+    def _operation(self, zone: str, target: str) -> Operation:
+        self._next_id += 1
+        return Operation(name=f"operation-{self._next_id}", scope=f"zones/{zone}", target=target)
+
+    def _stockout(self, spec: VmSpec) -> Stockout:
+        assert spec.gpu is not None
+        zones = catalog.accelerator_zones(spec.gpu.type)
+        available = tuple(z for z in zones if z not in self.faults.stockout_zones)
+        return Stockout(
+            f"zone {spec.zone} has no capacity for {spec.machine_type} with "
+            f"{spec.gpu.count} {spec.gpu.type} right now",
+            zone=spec.zone,
+            zones_available=available,
+        )
 
     def _check_insert(self, spec: VmSpec) -> None:
         if spec.zone not in catalog.ZONES:
@@ -228,14 +264,6 @@ class FakeCompute:
             if spec.zone not in zones:
                 raise InvalidInput(f"accelerator {spec.gpu.type!r} is not offered in {spec.zone}")
             self._check_gpu_quota(spec.gpu, spec.region)
-            if spec.zone in self.faults.stockout_zones:
-                available = tuple(z for z in zones if z not in self.faults.stockout_zones)
-                raise Stockout(
-                    f"zone {spec.zone} has no capacity for {spec.machine_type} with "
-                    f"{spec.gpu.count} {spec.gpu.type} right now",
-                    zone=spec.zone,
-                    zones_available=available,
-                )
 
     def _check_gpu_quota(self, gpu: Gpu, region: str) -> None:
         in_use = [vm for vm in self._vms.values() if vm.gpu and vm.state is VmState.RUNNING]

@@ -1,14 +1,16 @@
-"""Pure builders of compute_v1 request messages from labctl specs (no HTTP)."""
+"""Pure builders of Compute Engine v1 request bodies (REST JSON, camelCase) from labctl specs.
+
+The shapes follow the API reference (https://cloud.google.com/compute/docs/reference/rest/v1/
+instances/insert) and GoogleCloudPlatform/python-docs-samples
+`compute/client_library/ingredients/instances/`; tests parse every body with
+google-cloud-compute's own message types, which reject unknown fields.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labctl.models import Provisioning, VmSpec
-
-if TYPE_CHECKING:
-    from google.cloud import compute_v1
 
 GUEST_ATTRIBUTES_KEY = "enable-guest-attributes"
 NVIDIA_DRIVER_KEY = "install-nvidia-driver"
@@ -30,31 +32,33 @@ def image_family_path(image_project: str, family: str) -> str:
     return f"projects/{image_project}/global/images/family/{family}"
 
 
-def build_scheduling(spec: VmSpec) -> compute_v1.Scheduling | None:
+def scheduling_body(spec: VmSpec) -> dict[str, Any] | None:
     """The one place scheduling is decided; None leaves Compute's defaults (standard, no GPU).
 
     GPU: onHostMaintenance=TERMINATE (GPU VMs cannot live-migrate). Spot: provisioningModel=SPOT,
     instanceTerminationAction, automaticRestart=false. Preemptible: preemptible=true,
-    automaticRestart=false. Fields are set on one object so none overwrites another.
+    automaticRestart=false. A run-time limit: maxRunDuration with the STOP action, so Compute
+    stops a forgotten VM itself. Fields go into one object so none overwrites another (the
+    preemptible sample in python-docs-samples replaces `scheduling` and loses TERMINATE).
     """
-    from google.cloud import compute_v1
-
-    if spec.gpu is None and spec.provisioning is Provisioning.STANDARD:
-        return None
-    scheduling = compute_v1.Scheduling()
+    scheduling: dict[str, Any] = {}
     if spec.gpu is not None:
-        scheduling.on_host_maintenance = "TERMINATE"
+        scheduling["onHostMaintenance"] = "TERMINATE"
     if spec.provisioning is Provisioning.SPOT:
-        scheduling.provisioning_model = "SPOT"
-        scheduling.instance_termination_action = spec.termination_action
-        scheduling.automatic_restart = False
+        scheduling["provisioningModel"] = "SPOT"
+        scheduling["instanceTerminationAction"] = spec.termination_action
+        scheduling["automaticRestart"] = False
     elif spec.provisioning is Provisioning.PREEMPTIBLE:
-        scheduling.preemptible = True
-        scheduling.automatic_restart = False
-    return scheduling
+        scheduling["preemptible"] = True
+        scheduling["automaticRestart"] = False
+    if spec.max_run_hours:
+        scheduling["maxRunDuration"] = {"seconds": str(spec.max_run_hours * 3600)}
+        # Spot keeps its own action (STOP keeps the disk); otherwise the limit stops the VM.
+        scheduling.setdefault("instanceTerminationAction", "STOP")
+    return scheduling or None
 
 
-def build_metadata_items(spec: VmSpec) -> dict[str, str]:
+def metadata_items(spec: VmSpec) -> dict[str, str]:
     """Instance metadata: startup script, guest attributes, the driver flag, then spec.metadata."""
     items: dict[str, str] = {}
     if spec.startup_script:
@@ -66,57 +70,46 @@ def build_metadata_items(spec: VmSpec) -> dict[str, str]:
     return items
 
 
-def build_instance(spec: VmSpec, project: str) -> compute_v1.Instance:
-    """The full `Instance` for instances.insert in spec.zone, right the first time."""
-    from google.cloud import compute_v1
-
-    boot_disk = compute_v1.AttachedDisk(
-        boot=True,
-        auto_delete=True,
-        type_="PERSISTENT",
-        initialize_params=compute_v1.AttachedDiskInitializeParams(
-            source_image=image_family_path(spec.image_project, spec.image_family),
-            disk_size_gb=spec.disk_size_gb,
-            labels=dict(spec.labels),
-        ),
-    )
-    interface = compute_v1.NetworkInterface(network="global/networks/default")
+def instance_body(spec: VmSpec, project: str) -> dict[str, Any]:
+    """The `Instance` for instances.insert in spec.zone, right the first time."""
+    interface: dict[str, Any] = {"network": "global/networks/default"}
     if spec.external_ip:
-        interface.access_configs = [
-            compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")
-        ]
-    instance = compute_v1.Instance(
-        name=spec.name,
-        machine_type=machine_type_path(spec.zone, spec.machine_type),
-        disks=[boot_disk],
-        network_interfaces=[interface],
-        labels=dict(spec.labels),
-        metadata=compute_v1.Metadata(
-            items=[
-                compute_v1.Items(key=key, value=value)
-                for key, value in build_metadata_items(spec).items()
-            ]
-        ),
-    )
+        interface["accessConfigs"] = [{"name": "External NAT", "type": "ONE_TO_ONE_NAT"}]
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "machineType": machine_type_path(spec.zone, spec.machine_type),
+        "disks": [
+            {
+                "boot": True,
+                "autoDelete": True,
+                "type": "PERSISTENT",
+                "initializeParams": {
+                    "sourceImage": image_family_path(spec.image_project, spec.image_family),
+                    "diskSizeGb": str(spec.disk_size_gb),  # int64: a string in JSON
+                    "labels": dict(spec.labels),
+                },
+            }
+        ],
+        "networkInterfaces": [interface],
+        "labels": dict(spec.labels),
+        "metadata": {"items": [{"key": k, "value": v} for k, v in metadata_items(spec).items()]},
+    }
     if spec.gpu is not None:
-        instance.guest_accelerators = [
-            compute_v1.AcceleratorConfig(
-                accelerator_type=accelerator_type_path(project, spec.zone, spec.gpu.type),
-                accelerator_count=spec.gpu.count,
-            )
+        body["guestAccelerators"] = [
+            {
+                "acceleratorType": accelerator_type_path(project, spec.zone, spec.gpu.type),
+                "acceleratorCount": spec.gpu.count,
+            }
         ]
-    scheduling = build_scheduling(spec)
+    scheduling = scheduling_body(spec)
     if scheduling is not None:
-        instance.scheduling = scheduling
-    return instance
+        body["scheduling"] = scheduling
+    return body
 
 
-def instance_to_json(instance: compute_v1.Instance) -> dict[str, Any]:
-    """The request body as Compute's REST API sees it (camelCase), for --dry-run output."""
-    from google.cloud import compute_v1
-
-    text = compute_v1.Instance.to_json(
-        instance, always_print_fields_with_no_presence=False, indent=None
-    )
-    result: dict[str, Any] = json.loads(text)
-    return result
+def metadata_body(items: dict[str, str], fingerprint: str | None) -> dict[str, Any]:
+    """A `Metadata` for instances.setMetadata; the fingerprint makes it a compare-and-set."""
+    body: dict[str, Any] = {"items": [{"key": k, "value": v} for k, v in items.items()]}
+    if fingerprint:
+        body["fingerprint"] = fingerprint
+    return body

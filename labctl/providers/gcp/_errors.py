@@ -11,19 +11,18 @@ from typing import Any
 
 from labctl.errors import (
     AlreadyExists,
+    ApiDisabled,
     CredentialsError,
     InvalidInput,
     LabctlError,
     NotFound,
+    PermissionDenied,
     PreconditionFailed,
     QuotaExceeded,
     RateLimited,
     Stockout,
     TransientError,
 )
-
-ADC_HINT = "run: gcloud auth application-default login"
-QUOTA_URL = "https://console.cloud.google.com/iam-admin/quotas"
 
 STOCKOUT_CODES = frozenset(
     {
@@ -135,10 +134,7 @@ def from_exception(exc: BaseException, *, zone: str | None = None) -> LabctlErro
     if module.startswith("google.api_core"):
         return _from_api_core(exc, zone=zone)
     if module.startswith("requests") or isinstance(exc, ConnectionError | TimeoutError):
-        return TransientError(
-            f"could not reach Compute Engine: {one_line(str(exc), 160)}",
-            hint="check the network connection and try again",
-        )
+        return TransientError(f"could not reach Compute Engine: {one_line(str(exc), 160)}")
     return None
 
 
@@ -161,10 +157,8 @@ def _from_auth_exception(exc: BaseException) -> LabctlError:
             f"could not reach the Google token service: {one_line(str(exc), 160)}"
         )
     if name == "DefaultCredentialsError":
-        return CredentialsError("no Google Cloud credentials found", hint=ADC_HINT)
-    return CredentialsError(
-        f"Google credentials are not usable: {one_line(str(exc), 160)}", hint=ADC_HINT
-    )
+        return CredentialsError("no Google Cloud credentials found")
+    return CredentialsError(f"Google credentials are not usable: {one_line(str(exc), 160)}")
 
 
 def _from_api_core(exc: Any, *, zone: str | None) -> LabctlError:
@@ -220,10 +214,7 @@ def classify(problem: Problem, *, zone: str | None = None) -> LabctlError:
     if codes & STOCKOUT_CODES:
         return _stockout(problem, zone=zone)
     if codes & RATE_CODES or status == 429:
-        return RateLimited(
-            f"Compute Engine rate limit reached: {message}",
-            hint="wait a minute and try again; rate quotas refill every minute",
-        )
+        return RateLimited(f"Compute Engine rate limit reached: {message}")
     if codes & QUOTA_CODES or _QUOTA_RE.search(problem.message):
         return _quota(problem)
     if codes & NOT_FOUND_CODES or status == 404:
@@ -231,17 +222,13 @@ def classify(problem: Problem, *, zone: str | None = None) -> LabctlError:
     if codes & EXISTS_CODES or status == 409:
         return AlreadyExists(message)
     if status == 412 or "conditionNotMet" in codes:
-        return PreconditionFailed(message, hint="the resource changed meanwhile; try again")
+        return PreconditionFailed(message)
     if status == 401:
-        return CredentialsError(f"Google rejected the credentials: {message}", hint=ADC_HINT)
+        return CredentialsError(f"Google rejected the credentials: {message}")
     if codes & API_DISABLED_CODES:
-        return CredentialsError(message, hint="run: gcloud services enable compute.googleapis.com")
+        return ApiDisabled(message, api="compute.googleapis.com")
     if status == 403:
-        return CredentialsError(
-            f"permission denied: {message}",
-            hint="ask for a Compute role on the project (roles/compute.instanceAdmin.v1), "
-            f"or {ADC_HINT}",
-        )
+        return PermissionDenied(f"permission denied: {message}")
     if status == 400:
         return InvalidInput(message)
     if codes & TRANSIENT_CODES or (status is not None and status >= 500):
@@ -273,16 +260,10 @@ def _stockout(problem: Problem, *, zone: str | None) -> Stockout:
     available_text = next((m["zonesAvailable"] for m in infos if m.get("zonesAvailable")), "")
     available = tuple(z.strip() for z in str(available_text).split(",") if z.strip())
     code = next((c for c in problem.codes if c in STOCKOUT_CODES), "stockout")
-    hint = (
-        f"try another zone: {', '.join(available)}"
-        if available
-        else "try another zone, or try again later"
-    )
     return Stockout(
         f"zone {where} has no capacity for this VM right now ({code})",
         zone=where,
         zones_available=available,
-        hint=hint,
     )
 
 
@@ -313,17 +294,8 @@ def _quota(problem: Problem) -> QuotaExceeded:
         region = None
     where = f"in region {region}" if region else "globally"
     shown_limit = f" (limit {limit:g})" if limit is not None else ""
-    hint = f"request more quota for {metric} at {QUOTA_URL}"
-    if metric == "GPUS_ALL_REGIONS":
-        hint += " (new projects start with GPUS_ALL_REGIONS = 0; free-trial accounts must upgrade)"
-    elif region:
-        hint += ", or use a zone in another region"
     return QuotaExceeded(
-        f"quota {metric} exceeded {where}{shown_limit}",
-        metric=metric,
-        region=region,
-        limit=limit,
-        hint=hint,
+        f"quota {metric} exceeded {where}{shown_limit}", metric=metric, region=region, limit=limit
     )
 
 

@@ -1,83 +1,75 @@
-"""Waiting on zonal operations with an endpoint-configured ZoneOperationsClient."""
+"""Compute operations: from their JSON to labctl's `Operation`, and waiting for them.
+
+Waiting uses `{zone,region,global}Operations.wait` on the provider's own endpoint. The client
+library's `ExtendedOperation.result()` would poll the public endpoint whatever endpoint the
+client was given (its internal operations client is built without client_options), and
+`wait` is best effort (it may return before DONE), so it runs in a loop with a deadline.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from labctl.errors import OperationTimeout
+from labctl.deadline import Backoff, Deadline, attempts
+from labctl.errors import LabctlError, OperationTimeout
+from labctl.providers.base import Operation
 from labctl.providers.gcp import _errors
-
-if TYPE_CHECKING:
-    from google.cloud import compute_v1
+from labctl.providers.gcp._parse import last_segment
+from labctl.providers.gcp._rest import RestCompute
 
 log = logging.getLogger(__name__)
 
-WAIT_CALL_SECONDS = 120.0  # Compute's own upper bound for one zoneOperations.wait
+WAIT_CALL_SECONDS = 120.0  # Compute's own upper bound for one operations.wait call
 
 
-def operation_json(operation: compute_v1.Operation) -> dict[str, Any]:
-    """The Operation in REST form (camelCase keys, enums as names)."""
-    from google.cloud import compute_v1
-
-    as_dict: dict[str, Any] = compute_v1.Operation.to_dict(
-        operation, preserving_proto_field_name=False, use_integers_for_enums=False
-    )
-    return as_dict
-
-
-def is_done(operation: compute_v1.Operation) -> bool:
-    from google.cloud import compute_v1
-
-    return bool(operation.status == compute_v1.Operation.Status.DONE)
+def operation_of(body: Mapping[str, Any]) -> Operation:
+    """An Operation JSON ("zone": ".../zones/us-central1-c" or "region": ... or neither)."""
+    if body.get("zone"):
+        scope = f"zones/{last_segment(body['zone'])}"
+    elif body.get("region"):
+        scope = f"regions/{last_segment(body['region'])}"
+    else:
+        scope = "global"
+    target = str(body.get("targetLink") or "")
+    short_target = "/".join(target.rstrip("/").split("/")[-2:]) if target else ""
+    return Operation(name=str(body["name"]), scope=scope, target=short_target)
 
 
-def raise_if_failed(operation: compute_v1.Operation, *, zone: str | None) -> None:
-    error = _errors.from_operation(operation_json(operation), zone=zone)
-    if error is not None:
-        raise error
+def failure_of(body: Mapping[str, Any]) -> LabctlError | None:
+    """The error a finished operation ended with, or None."""
+    return _errors.from_operation(body, zone=last_segment(body.get("zone")) or None)
 
 
-def wait_zone_operation(
-    client: compute_v1.ZoneOperationsClient,
-    operation: compute_v1.Operation,
+def wait_operation(
+    rest: RestCompute,
+    operation: Operation,
     *,
-    project: str,
-    zone: str,
     timeout: float,
-    call: Callable[[Callable[[], compute_v1.Operation]], compute_v1.Operation],
     poll_interval: float = 1.0,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> compute_v1.Operation:
-    """Loop zoneOperations.wait until DONE or `timeout` seconds, then raise what the operation
-    ended with (Stockout, QuotaExceeded, ...) or OperationTimeout.
-
-    `wait` is best effort and may return early, so a short pause separates quick returns.
-    `call` runs each request (retries and error translation).
-    Never ExtendedOperation.result(): it polls the public endpoint whatever client_options say.
-    """
-    deadline = clock() + timeout
-    name = operation.name
-    while not is_done(operation):
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise OperationTimeout(
-                f"operation {name} in {zone} did not finish within {timeout:.0f}s",
-                hint="it continues in the background; check with: labctl vm list",
-            )
-        started = clock()
-        call_timeout = min(remaining, WAIT_CALL_SECONDS) + 10.0
-        operation = call(
-            partial(client.wait, project=project, zone=zone, operation=name, timeout=call_timeout)
-        )
-        if not is_done(operation) and clock() - started < poll_interval:
-            sleep(min(poll_interval, max(0.0, deadline - clock())))
-    if operation.warnings:
-        for warning in operation.warnings:
-            log.info("operation %s: %s: %s", name, warning.code, warning.message)
-    raise_if_failed(operation, zone=zone)
-    return operation
+    deadline: Deadline | None = None,
+) -> dict[str, Any]:
+    """Call `operations.wait` until the operation is DONE or `timeout` seconds pass, then raise
+    what it ended with (Stockout, QuotaExceeded, ...) or OperationTimeout; the final JSON."""
+    deadline = deadline or Deadline(timeout)
+    path = f"{operation.scope}/operations/{operation.name}/wait"
+    # `wait` answers at DONE or after its own limit; if it comes back early and not DONE
+    # (it is best effort) the loop pauses briefly instead of spinning.
+    pauses = Backoff(initial=poll_interval, maximum=poll_interval)
+    body: dict[str, Any] = {}
+    for _ in attempts(deadline, pauses):
+        read_timeout = deadline.cap(WAIT_CALL_SECONDS) + 10.0
+        body = rest.post(path, zone=operation.zone, timeout=read_timeout)
+        if body.get("status") == "DONE":
+            for warning in body.get("warnings") or ():
+                log.info("operation %s: %s", operation.name, warning.get("message"))
+            error = failure_of(body)
+            if error is not None:
+                raise error
+            return body
+    raise OperationTimeout(
+        f"operation {operation.name} ({operation.target or operation.scope}) did not finish "
+        f"within {timeout:.0f} s; it continues in the background",
+        zone=operation.zone,
+    )

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from labctl.errors import (
     AlreadyExists,
+    ApiDisabled,
     CredentialsError,
     InvalidInput,
     LabctlError,
     NotFound,
+    PermissionDenied,
     PreconditionFailed,
     RateLimited,
     TransientError,
 )
-from labctl.providers.gcp._errors import ADC_HINT, strip_request_prefix
+from labctl.providers.gcp._errors import strip_request_prefix
 
-ENABLE_HINT = "run: gcloud services enable storage.googleapis.com"
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
 
@@ -37,10 +39,11 @@ def _reasons(exc: BaseException) -> set[str]:
     return reasons - {""}
 
 
-def translate(exc: BaseException, what: str) -> LabctlError | None:
+def translate(exc: BaseException, what: str, **facts: Any) -> LabctlError | None:
     """The labctl error for a client-library exception, or None if it is not one we know.
 
     `what` names the thing acted on ("bucket 'x'", "gs://b/o"); messages read "<what>: ...".
+    `facts` (kind, name) are attached to the error for the CLI's advice.
     """
     from google.api_core import exceptions as gexc
     from google.auth import exceptions as auth_exc
@@ -48,33 +51,32 @@ def translate(exc: BaseException, what: str) -> LabctlError | None:
     said = _server_message(exc)
     detail = f" ({said})" if said else ""
     if isinstance(exc, gexc.NotFound):
-        return NotFound(f"{what}: not found")
+        return NotFound(f"{what}: not found", **facts)
     if isinstance(exc, gexc.Conflict):
-        return AlreadyExists(f"{what}: already exists{detail}")
+        return AlreadyExists(f"{what}: already exists{detail}", **facts)
     if isinstance(exc, gexc.PreconditionFailed):
-        return PreconditionFailed(f"{what}: changed meanwhile{detail}; try again")
+        return PreconditionFailed(f"{what}: changed meanwhile{detail}; try again", **facts)
     if isinstance(exc, gexc.TooManyRequests):
         return RateLimited(f"{what}: rate limited{detail}")
     if isinstance(exc, gexc.Unauthorized):
-        return CredentialsError(f"{what}: not authenticated{detail}", hint=ADC_HINT)
+        return CredentialsError(f"{what}: not authenticated{detail}")
     if isinstance(exc, gexc.Forbidden):
         reasons = _reasons(exc)
         if reasons & RATE_REASONS:
             return RateLimited(f"{what}: rate limited{detail}")
         if reasons & DISABLED_REASONS:
-            return LabctlError(f"the Cloud Storage API is not enabled{detail}", hint=ENABLE_HINT)
-        return LabctlError(
-            f"{what}: permission denied{detail}",
-            hint="ask for roles/storage.admin on the project, or check --project",
-        )
+            return ApiDisabled(
+                f"the Cloud Storage API is not enabled{detail}", api="storage.googleapis.com"
+            )
+        return PermissionDenied(f"{what}: permission denied{detail}", **facts)
     if isinstance(exc, gexc.BadRequest):
-        return InvalidInput(f"{what}: rejected by Cloud Storage{detail}")
+        return InvalidInput(f"{what}: rejected by Cloud Storage{detail}", **facts)
     if isinstance(exc, gexc.ServerError):
         return TransientError(f"{what}: Cloud Storage error {exc.code}{detail}")
     if isinstance(exc, gexc.GoogleAPICallError):
         return LabctlError(f"{what}: Cloud Storage error {exc.code}{detail}")
     if isinstance(exc, auth_exc.RefreshError | auth_exc.DefaultCredentialsError):
-        return CredentialsError(f"Google credentials could not be used: {exc}", hint=ADC_HINT)
+        return CredentialsError(f"Google credentials could not be used: {exc}")
     if isinstance(exc, auth_exc.TransportError):
         return TransientError(f"{what}: could not reach Google: {exc}")
     if _is_data_corruption(exc):
@@ -91,14 +93,14 @@ def _is_data_corruption(exc: BaseException) -> bool:
 
 
 @contextmanager
-def storage_errors(what: str) -> Iterator[None]:
+def storage_errors(what: str, **facts: Any) -> Iterator[None]:
     """Re-raise client-library exceptions raised inside the block as labctl errors."""
     try:
         yield
     except LabctlError:
         raise
     except Exception as exc:
-        mapped = translate(exc, what)
+        mapped = translate(exc, what, **facts)
         if mapped is None:
             raise
         raise mapped from exc

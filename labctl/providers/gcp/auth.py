@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from labctl.errors import CredentialsError, InvalidInput
-from labctl.providers.gcp._errors import ADC_HINT
+from labctl.naming import check_project_id
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -89,7 +89,7 @@ def resolve_credentials(*, endpoint_override: str | None) -> tuple[Credentials, 
         return AnonymousCredentials(), None
     if not explicit and not might_be_on_gce():
         # google.auth.default() would only probe the metadata server, for seconds, to fail.
-        raise CredentialsError("no Google Cloud credentials found", hint=ADC_HINT)
+        raise CredentialsError("no Google Cloud credentials found")
 
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
@@ -97,12 +97,10 @@ def resolve_credentials(*, endpoint_override: str | None) -> tuple[Credentials, 
     try:
         credentials, project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
     except DefaultCredentialsError as exc:
-        raise CredentialsError("no Google Cloud credentials found", hint=ADC_HINT) from exc
+        raise CredentialsError("no Google Cloud credentials found") from exc
     except GoogleAuthError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CredentialsError(
-            f"Google credentials could not be loaded: {first_line}", hint=ADC_HINT
-        ) from exc
+        raise CredentialsError(f"Google credentials could not be loaded: {first_line}") from exc
     return credentials, project
 
 
@@ -130,15 +128,12 @@ def resolve_project(
     )
     for candidate in candidates:
         if candidate and candidate.strip():
-            return candidate.strip()
+            return check_project_id(candidate.strip())
     if use_gcloud:
         found = gcloud_project()
         if found:
-            return found
-    raise InvalidInput(
-        "no project set",
-        hint="pass --project P, or run: gcloud config set project P",
-    )
+            return check_project_id(found)
+    raise InvalidInput("no project set", field="project")
 
 
 def gcloud_project() -> str | None:

@@ -1,17 +1,28 @@
-"""The root command group: each noun's module is imported only when that noun is used.
+"""The root command group: nouns loaded on first use, and the one error boundary.
 
 Building every sub-app's commands costs about as much as the rest of `labctl --help`; with this
 group, `labctl --help` imports none of them and `labctl vm list` only the `vm` ones.
+
+Every command runs inside `RootGroup.invoke`, which turns a labctl error into one line, a hint
+and an exit code (through `_errors.render`), Ctrl-C into exit 130 with what may be in flight,
+and a closed stdout (`labctl vm list | head -1`) into a quiet exit.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import sys
 from typing import Any
 
+import click
 import typer
 from typer.core import TyperGroup
+
+from labctl.errors import LabctlError
+
+DEBUG_ENV = "LABCTL_DEBUG"
 
 # noun -> (modules that define and extend its `app`, short help shown by `labctl --help`).
 # tests/cli/test_nouns.py checks that each short help matches its sub-app's own help.
@@ -44,7 +55,7 @@ def load_noun(name: str) -> Any:
     return group
 
 
-class LazyGroup(TyperGroup):
+class RootGroup(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in NOUNS if n not in self.commands)]
 
@@ -57,6 +68,24 @@ class LazyGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl([(name, short_help) for name, (_, short_help) in NOUNS.items()])
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a reader that went away is noticed here, not at exit
+            return result
+        except LabctlError as exc:
+            _report(ctx, exc)
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _stderr(ctx).error("interrupted")
+            raise click.exceptions.Exit(130) from None
+        except BrokenPipeError:
+            # Point stdout at devnull so the interpreter's final flush does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(141) from None
+
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         try:
             return super().resolve_command(ctx, args)
@@ -68,3 +97,21 @@ class LazyGroup(TyperGroup):
             if matches and message and "Did you mean" not in message:
                 exc.message = f"{message.rstrip('.')}. Did you mean {matches[0]!r}?"  # type: ignore[attr-defined]
             raise
+
+
+def _stderr(ctx: click.Context) -> Any:
+    from labctl.cli._app import AppContext
+
+    app = ctx.find_object(AppContext)
+    if app is not None:
+        return app.out
+    from labctl.cli._output import Output
+
+    return Output()
+
+
+def _report(ctx: click.Context, exc: LabctlError) -> None:
+    from labctl.cli._errors import render
+
+    message, hint, _code = render(exc)
+    _stderr(ctx).error(message, hint)

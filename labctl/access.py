@@ -1,0 +1,79 @@
+"""Who logs in to a course VM: the Linux user, labctl's key in `ssh-keys`, and the metadata rules.
+
+Keys go into the instance's own `ssh-keys` with an expiry (the `google-ssh` format gcloud
+writes), and `block-project-ssh-keys=TRUE` makes the VM ignore project-wide keys, so a
+classmate's key never opens someone else's VM. The startup script runs Jupyter as the user
+recorded in `labctl-user`, so the tunnel logs in as that user and can read Jupyter's token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+SSH_KEYS = "ssh-keys"
+BLOCK_PROJECT_KEYS = "block-project-ssh-keys"
+USER_KEY = "labctl-user"
+OS_LOGIN = "enable-oslogin"
+
+
+@dataclass(frozen=True)
+class LoginKey:
+    """The public half of the key a user logs in with, and its fingerprint."""
+
+    public_openssh: str
+    fingerprint: str
+    path: Path | None  # None: not written yet (a dry run)
+
+
+def login_key(config_dir: Path, identity: Path | None = None, *, create: bool = True) -> LoginKey:
+    """labctl's own key (made 0600 on first use), or `identity`. With create=False (a dry run)
+    nothing is written: a missing key is shown as the one a real run would create."""
+    from labctl.ssh.hostkeys import fingerprint_sha256
+    from labctl.ssh.keys import default_key_path, ensure_key_pair, load_identity
+
+    if identity is not None:
+        pair = load_identity(identity)
+    elif create or default_key_path(config_dir).exists():
+        pair = ensure_key_pair(config_dir)
+    else:
+        return LoginKey("ssh-ed25519 (created on the first real run) labctl", "(new key)", None)
+    return LoginKey(pair.public_openssh, fingerprint_sha256(pair.pkey), pair.private_path)
+
+
+def vm_user(metadata: Mapping[str, str], flag: str | None = None) -> str:
+    """--user, else the user `vm create` set up (Jupyter runs as it), else the login name."""
+    from labctl.ssh.keys import default_username, validate_username
+
+    if flag:
+        return validate_username(flag)
+    return metadata.get(USER_KEY) or default_username()
+
+
+def with_login(
+    metadata: Mapping[str, str],
+    *,
+    user: str,
+    key: LoginKey,
+    expire_on: datetime,
+    now: datetime | None = None,
+    record_user: bool = False,
+) -> dict[str, str]:
+    """The metadata with `user`'s key added (other users' keys kept, expired labctl keys
+    dropped) and project keys blocked; with record_user, `labctl-user` names the user."""
+    from labctl.ssh.keys import merge_ssh_keys
+
+    keys = merge_ssh_keys(
+        metadata.get(SSH_KEYS, ""), user, key.public_openssh, expire_on=expire_on, now=now
+    )
+    updated = {**metadata, SSH_KEYS: keys, BLOCK_PROJECT_KEYS: "TRUE"}
+    if record_user:
+        updated[USER_KEY] = user
+    return updated
+
+
+def uses_os_login(metadata: Mapping[str, str]) -> bool:
+    """OS Login ignores keys in metadata."""
+    return str(metadata.get(OS_LOGIN, "")).upper() == "TRUE"

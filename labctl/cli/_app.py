@@ -1,0 +1,96 @@
+"""The application context of one command: its output, settings and providers, on `ctx.obj`.
+
+The root callback puts an `AppContext` on `ctx.obj` (tests hand one in with their own fake
+providers). A command declares the options it takes and calls `use(ctx, ...)` with them; what
+it reads from the result is built on first use, so a command that needs no cloud never
+resolves credentials or imports a client library.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from labctl.cli._output import Format, Output
+
+if TYPE_CHECKING:
+    from labctl.config import Settings
+    from labctl.providers.base import ComputeProvider, StorageProvider
+    from labctl.providers.registry import Providers, Target
+
+# Libraries whose own log lines repeat labctl's one-line errors (paramiko logs a traceback
+# for every failed SSH attempt): silent below -vv.
+THIRD_PARTY_LOGGERS = ("google", "urllib3", "paramiko", "gcp_storage_emulator", "requests")
+
+
+@dataclass
+class AppContext:
+    """What commands share. `providers` decides gcp or fake; the rest comes from `use`."""
+
+    providers: Providers | None = None
+    out: Output = field(default_factory=Output)
+    project: str | None = None  # --project
+    zone: str | None = None  # --zone
+    config_file: Path | None = None  # --config
+
+    @cached_property
+    def settings(self) -> Settings:
+        from labctl.config import load_settings
+
+        return load_settings(config_file=self.config_file, project=self.project, zone=self.zone)
+
+    @cached_property
+    def compute(self) -> ComputeProvider:
+        return self._registry().compute(self._target())
+
+    @cached_property
+    def storage(self) -> StorageProvider:
+        return self._registry().storage(self._target())
+
+    def _registry(self) -> Providers:
+        if self.providers is None:
+            from labctl.providers import registry
+
+            self.providers = registry.from_environment()
+        return self.providers
+
+    def _target(self) -> Target:
+        from labctl.providers.registry import Target
+
+        # A bad configuration is reported before any cloud call.
+        return Target(project=self.project, config_project=self.settings.gcp.project or None)
+
+
+def use(
+    ctx: typer.Context,
+    *,
+    fmt: Format = Format.table,
+    verbose: int = 0,
+    quiet: bool = False,
+    project: str | None = None,
+    zone: str | None = None,
+    config: Path | None = None,
+) -> AppContext:
+    """The command's AppContext, set up with the options it declared."""
+    app = ctx.find_object(AppContext)
+    if app is None:  # a sub-app invoked on its own (its tests) has no root callback
+        app = ctx.ensure_object(AppContext)
+    verbosity = -1 if quiet else verbose
+    app.out = Output(fmt=fmt, verbosity=verbosity)
+    app.project, app.zone, app.config_file = project, zone, config
+    configure_logging(verbosity)
+    return app
+
+
+def configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    # Set every time, so a process that runs several commands (tests) keeps no earlier level.
+    quiet_level = logging.NOTSET if verbosity >= 2 else logging.CRITICAL + 1
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet_level)

@@ -9,6 +9,7 @@ resolves credentials or imports a client library.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +38,9 @@ class AppContext:
     project: str | None = None  # --project
     zone: str | None = None  # --zone
     config_file: Path | None = None  # --config
+    # Long-running commands (tunnels) end when this is set, as on Ctrl-C; whoever embeds the
+    # CLI (a test) sets it from another thread.
+    stop: threading.Event = field(default_factory=threading.Event)
 
     @cached_property
     def settings(self) -> Settings:

@@ -16,7 +16,6 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -68,7 +67,7 @@ class RootGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl([(name, short_help) for name, (_, short_help) in NOUNS.items()])
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # a reader that went away is noticed here, not at exit
@@ -77,14 +76,14 @@ class RootGroup(TyperGroup):
             _report(ctx, exc)
             if os.environ.get(DEBUG_ENV):
                 raise
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _stderr(ctx).error("interrupted")
-            raise click.exceptions.Exit(130) from None
+            raise typer.Exit(130) from None
         except BrokenPipeError:
             # Point stdout at devnull so the interpreter's final flush does not fail again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise click.exceptions.Exit(141) from None
+            raise typer.Exit(141) from None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         try:
@@ -99,7 +98,7 @@ class RootGroup(TyperGroup):
             raise
 
 
-def _stderr(ctx: click.Context) -> Any:
+def _stderr(ctx: typer.Context) -> Any:
     from labctl.cli._app import AppContext
 
     app = ctx.find_object(AppContext)
@@ -110,7 +109,7 @@ def _stderr(ctx: click.Context) -> Any:
     return Output()
 
 
-def _report(ctx: click.Context, exc: LabctlError) -> None:
+def _report(ctx: typer.Context, exc: LabctlError) -> None:
     from labctl.cli._errors import render
 
     message, hint, _code = render(exc)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from labctl.cli._context import Context
-from labctl.errors import LabctlError
+from labctl.cli._app import AppContext
+from labctl.errors import LabctlError, WrongState
 
 # paramiko and the SSH layer are imported inside the functions: `labctl --help` must not pay.
 if TYPE_CHECKING:
@@ -85,24 +85,26 @@ def host_key_prompt(
     return ask
 
 
-def running_vm(ctx: Context, name: str) -> Vm:
-    """The VM called `name` (one list call); a stopped one is refused with the fix as hint."""
+def running_vm(app: AppContext, name: str) -> Vm:
+    """The VM called `name` (one list call); one that is not running is refused."""
     from labctl.models import VmState
     from labctl.vms import find_vm
 
-    vm = find_vm(ctx.compute, name, ctx.opts.zone)
-    if vm.state in (VmState.STOPPED, VmState.STOPPING):
-        raise LabctlError(f"VM {name} is stopped ({vm.status})", hint=f"labctl vm start {name}")
+    vm = find_vm(app.compute, name, app.zone)
     if vm.state is not VmState.RUNNING:
-        raise LabctlError(
-            f"VM {name} is not running yet ({vm.status})",
-            hint=f"retry in a minute; `labctl vm show {name}` shows its status",
+        what = "stopped" if vm.state in (VmState.STOPPED, VmState.STOPPING) else "not running yet"
+        raise WrongState(
+            f"VM {name} is {what} ({vm.status})",
+            state=vm.state.value,
+            kind="vm",
+            name=name,
+            zone=vm.zone,
         )
     return vm
 
 
 def vm_access(
-    ctx: Context,
+    app: AppContext,
     vm: Vm,
     opts: SshOptions,
     *,
@@ -110,21 +112,21 @@ def vm_access(
     confirm: ConfirmHostKey | None = None,
 ) -> VmAccess:
     """Everything the SSH layer needs to reach `vm`. `command` is what to suggest with --iap."""
+    from labctl.access import vm_user
     from labctl.config import config_dir
     from labctl.errors import NotFound
     from labctl.ssh.commands import VmAccess
     from labctl.ssh.connect import IapTarget
     from labctl.ssh.hostkeys import GUEST_ATTRIBUTE_QUERY_PATH
-    from labctl.ssh.keys import default_username
 
-    iap = IapTarget(vm.name, ctx.compute.project, vm.zone) if opts.iap else None
+    iap = IapTarget(vm.name, app.compute.project, vm.zone) if opts.iap else None
     if iap is None and not vm.external_ip:
         raise LabctlError(
             f"VM {vm.name} has no external IP address",
             hint=f"connect through Identity-Aware Proxy: {command} --iap",
         )
     try:
-        host_keys = ctx.compute.get_guest_attributes(vm.name, vm.zone, GUEST_ATTRIBUTE_QUERY_PATH)
+        host_keys = app.compute.get_guest_attributes(vm.name, vm.zone, GUEST_ATTRIBUTE_QUERY_PATH)
     except NotFound:
         # Guest attributes are off for this VM: the first connection needs consent instead.
         log.info("VM %s publishes no host keys (guest attributes disabled)", vm.name)
@@ -134,7 +136,7 @@ def vm_access(
         instance_id=vm.id,
         host=vm.external_ip or "",
         # The user `vm create` set up: Jupyter runs as it, so its token is readable there.
-        user=opts.user or vm.metadata.get("labctl-user") or default_username(),
+        user=vm_user(vm.metadata, opts.user),
         config_dir=config_dir(),
         port=opts.port,
         identity=opts.identity,

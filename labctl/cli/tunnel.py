@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from labctl.cli._context import Context, current
-from labctl.cli._options import command_options
+from labctl.cli._app import AppContext, use
+from labctl.cli._options import ConfigOpt, FormatOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
 from labctl.cli._output import Format, Spinner
 from labctl.cli._ssh import (
     AcceptNewOpt,
@@ -40,10 +38,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# A tunnel command blocks until Ctrl-C or until this is set (by a program embedding the CLI,
-# or a test). It is never cleared here: whoever sets it clears it before the next run.
-stop_requested = threading.Event()
-_POLL = 0.5  # how often the blocking wait looks at the tunnel and the event
+_POLL = 0.5  # how often the blocking wait looks at the tunnel and the stop event
 _RETRY = 3.0  # between SSH attempts while a VM boots
 
 WaitOpt = Annotated[
@@ -65,17 +60,20 @@ def _retry_while_booting(
     Only "refused" and "timed out" are retried: they are what a booting VM looks like. A
     key or host-key problem will not fix itself and is raised at once.
     """
+    from labctl.deadline import Backoff, Deadline, attempts
     from labctl.ssh.errors import SshConnectionRefused, SshTimeout
 
-    deadline = time.monotonic() + wait
-    while True:
+    deadline = Deadline(wait)
+    last: SshConnectionRefused | SshTimeout | None = None
+    for _ in attempts(deadline, Backoff(initial=_RETRY, maximum=_RETRY)):
+        if last is not None:
+            spinner.update(f"Waiting for SSH on {vm} ({last.message})...")
         try:
-            return attempt(max(1.0, deadline - time.monotonic()))
+            return attempt(max(1.0, deadline.remaining()))
         except (SshConnectionRefused, SshTimeout) as exc:
-            if time.monotonic() + _RETRY >= deadline:
-                raise
-            spinner.update(f"Waiting for SSH on {vm} ({exc.message})...")
-            time.sleep(_RETRY)
+            last = exc
+    assert last is not None
+    raise last
 
 
 @contextmanager
@@ -100,20 +98,30 @@ def _redacted_logs() -> Iterator[set[str]]:
             handler.removeFilter(redactor)
 
 
-def _serve(ctx: Context, tunnel: Tunnel) -> None:
-    """Block until Ctrl-C (a clean exit 0) or `stop_requested`; the SSH layer reconnects."""
+def _serve(app: AppContext, tunnel: Tunnel, vm: Vm) -> None:
+    """Block until Ctrl-C (a clean exit 0) or `app.stop`; the SSH layer reconnects."""
     try:
-        while not stop_requested.wait(_POLL):
+        while not app.stop.wait(_POLL):
             if tunnel.wait(0):  # raises the error that made it give up reconnecting
                 return
     except KeyboardInterrupt:
-        ctx.out.info("closing the tunnel")
+        app.out.info("closing the tunnel")
     finally:
         tunnel.stop()
+        _remind_running(app, vm)
+
+
+def _remind_running(app: AppContext, vm: Vm) -> None:
+    """The tunnel is closed but the VM still bills: say how much, and how to stop it."""
+    from labctl.pricing import load_prices
+
+    estimate = load_prices().vm_estimate(vm)
+    app.out.info(f"{vm.name} is still running ({estimate}); stop it when you are done:")
+    app.out.next_step(f"labctl vm stop {vm.name}")
 
 
 def _connect(
-    ctx: Context,
+    app: AppContext,
     name: str,
     opts: SshOptions,
     *,
@@ -123,11 +131,11 @@ def _connect(
     start: Callable[[VmAccess, float, Spinner], T],
 ) -> tuple[Vm, T]:
     """Look the VM up, then `start(access, seconds_left, spinner)` while it boots."""
-    with ctx.out.spinner(f"Looking up {name}..."):
-        vm = running_vm(ctx, name)
-    with Spinner(ctx.out, doing, announce=True) as spinner:
+    with app.out.spinner(f"Looking up {name}..."):
+        vm = running_vm(app, name)
+    with Spinner(app.out, doing, announce=True) as spinner:
         confirm = host_key_prompt(spinner.paused)
-        access = vm_access(ctx, vm, opts, command=command, confirm=confirm)
+        access = vm_access(app, vm, opts, command=command, confirm=confirm)
         started = _retry_while_booting(
             lambda left: start(access, left, spinner), wait=wait, spinner=spinner, vm=name
         )
@@ -135,7 +143,8 @@ def _connect(
 
 
 def _announce_and_serve(
-    ctx: Context,
+    app: AppContext,
+    vm: Vm,
     tunnel: Tunnel,
     data: dict[str, Any],
     text: str,
@@ -145,44 +154,68 @@ def _announce_and_serve(
 ) -> None:
     """Print the data (stdout) and how to stop (stderr), then block until Ctrl-C."""
     try:
-        if ctx.out.fmt is Format.json:
-            ctx.out.json(data)
+        if app.out.fmt is Format.json:
+            app.out.json(data)
         else:
             sys.stdout.write(text + "\n")
         sys.stdout.flush()  # the command keeps running: a script reading the pipe needs it now
-        ctx.out.info(message + "; press Ctrl-C to close the tunnel.")
+        app.out.info(message + "; press Ctrl-C to close the tunnel.")
         if open_url is not None:
             import webbrowser
 
             if not webbrowser.open(open_url):
-                ctx.out.warn("no browser found: open the URL yourself")
+                app.out.warn("no browser found: open the URL yourself")
     except BaseException:
         tunnel.stop()
         raise
-    _serve(ctx, tunnel)
+    _serve(app, tunnel, vm)
+
+
+LocalPortOpt = Annotated[
+    int,
+    typer.Option(min=0, max=65535, metavar="PORT", help="Local port (the next free one if taken)."),
+]
+OpenOpt = Annotated[
+    bool, typer.Option("--open", help="Open it in the browser.", show_default=False)
+]
 
 
 @app.command()
-@command_options
 def jupyter(
-    name: Annotated[str, typer.Argument(help="VM name.")],
-    local_port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Local port (the next free one if taken).")
-    ] = 8888,
-    open_browser: Annotated[bool, typer.Option("--open", help="Open it in the browser.")] = False,
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="VM name.")],
+    local_port: LocalPortOpt = 8888,
+    open_browser: OpenOpt = False,
     ssh_port: SshPortOpt = 22,
     user: UserOpt = None,
     identity: IdentityOpt = None,
     accept_new_host_key: AcceptNewOpt = False,
     iap: IapOpt = False,
     wait: WaitOpt = 300.0,
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Forward 127.0.0.1:8888 to the VM's Jupyter and print its URL (with token) on stdout."""
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
+    opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
+    _jupyter(app, name, opts, local_port=local_port, wait=wait, open_browser=open_browser)
+
+
+def _jupyter(
+    app: AppContext,
+    name: str,
+    opts: SshOptions,
+    *,
+    local_port: int,
+    wait: float,
+    open_browser: bool,
+) -> None:
     from labctl.ssh import jupyter as remote_jupyter
     from labctl.ssh.commands import JupyterTunnel, tunnel_jupyter
-
-    ctx = current()
-    opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
 
     def start(access: VmAccess, left: float, spinner: Spinner) -> JupyterTunnel:
         def progress(elapsed: float, status: str) -> None:
@@ -195,13 +228,13 @@ def jupyter(
             # Read at call time so a custom image (or a test) can point elsewhere.
             jupyter_commands=remote_jupyter.JUPYTER_LIST_COMMANDS,
             on_progress=progress,
-            on_event=ctx.out.info,
+            on_event=app.out.info,
         )
 
     with _redacted_logs() as secrets:
         doing = f"Connecting to {name} and waiting for Jupyter..."
         command = f"labctl tunnel jupyter {name}"
-        vm, jt = _connect(ctx, name, opts, wait=wait, doing=doing, command=command, start=start)
+        vm, jt = _connect(app, name, opts, wait=wait, doing=doing, command=command, start=start)
         secrets.add(jt.server.token)
         data = {
             "url": jt.url,
@@ -212,13 +245,13 @@ def jupyter(
         }
         message = f"Jupyter on {name} (port {jt.server.port}) is at 127.0.0.1:{jt.local_port}"
         url = jt.url if open_browser else None
-        _announce_and_serve(ctx, jt.tunnel, data, jt.url, message, open_url=url)
+        _announce_and_serve(app, vm, jt.tunnel, data, jt.url, message, open_url=url)
 
 
 @app.command()
-@command_options
 def port(
-    name: Annotated[str, typer.Argument(help="VM name.")],
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="VM name.")],
     forwards: Annotated[
         list[str],
         typer.Argument(
@@ -232,25 +265,38 @@ def port(
     accept_new_host_key: AcceptNewOpt = False,
     iap: IapOpt = False,
     wait: WaitOpt = 300.0,
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Forward local ports to ports on the VM (TensorBoard, a web app) until Ctrl-C."""
-    from labctl.ssh.commands import tunnel_ports
     from labctl.ssh.tunnel import parse_forward_spec
 
-    ctx = current()
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     for spec in forwards:
         parse_forward_spec(spec)  # a typo is reported before any API call
     opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
+    _ports(app, name, forwards, opts, wait=wait)
+
+
+def _ports(
+    app: AppContext, name: str, forwards: list[str], opts: SshOptions, *, wait: float
+) -> None:
+    from labctl.ssh.commands import tunnel_ports
+
     with _redacted_logs():
         vm, (tunnel, bound) = _connect(
-            ctx,
+            app,
             name,
             opts,
             wait=wait,
             doing=f"Connecting to {name}...",
             command=f"labctl tunnel port {name} {' '.join(forwards)}",
             start=lambda access, _left, _spinner: tunnel_ports(
-                access, forwards, on_event=ctx.out.info
+                access, forwards, on_event=app.out.info
             ),
         )
         rows = [
@@ -265,4 +311,4 @@ def port(
             f"127.0.0.1:{r['local_port']} -> {r['remote_host']}:{r['remote_port']}" for r in rows
         )
         data = {"vm": vm.name, "zone": vm.zone, "forwards": rows}
-        _announce_and_serve(ctx, tunnel, data, text, f"Forwarding to {name}")
+        _announce_and_serve(app, vm, tunnel, data, text, f"Forwarding to {name}")

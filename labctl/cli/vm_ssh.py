@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shlex
 import shutil
 import sys
 from typing import TYPE_CHECKING, Annotated, BinaryIO, cast
 
 import typer
 
-from labctl.cli._context import current
-from labctl.cli._options import command_options
+from labctl.cli._app import use
+from labctl.cli._options import ConfigOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
 from labctl.cli._ssh import (
     AcceptNewOpt,
     IapOpt,
@@ -29,7 +30,7 @@ from labctl.errors import LabctlError
 
 # paramiko and the SSH layer are imported inside the functions: `labctl --help` must not pay.
 if TYPE_CHECKING:
-    pass
+    from labctl.ssh.commands import VmAccess
 
 log = logging.getLogger(__name__)
 
@@ -51,30 +52,35 @@ class _Passthrough(io.RawIOBase):
         return len(chunk)
 
 
+CommandArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[-- COMMAND...]",
+        help="Run this instead of a shell. Several words are passed as they are; "
+        "one word is a shell line (-- 'cd data && ls').",
+        show_default=False,
+    ),
+]
+
+
 @app.command("ssh")
-@command_options
 def ssh(
-    name: Annotated[str, typer.Argument(help="VM name.")],
-    command: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Command to run instead of a shell, after `--`. Several words are passed as "
-            "they are; one word is a shell line (-- 'cd data && ls').",
-            show_default=False,
-        ),
-    ] = None,
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="VM name.")],
+    command: CommandArg = None,
     user: UserOpt = None,
     identity: IdentityOpt = None,
     ssh_port: SshPortOpt = 22,
     accept_new_host_key: AcceptNewOpt = False,
     iap: IapOpt = False,
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Open a shell on a VM (system ssh), or run one command and exit with its exit code."""
-    import shlex
-
-    from labctl.ssh.commands import vm_ssh_interactive_argv, vm_ssh_run
-
-    ctx = current()
+    app = use(ctx, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
     # Checked before any API call: without OpenSSH there is nothing to hand the terminal to.
     ssh_path = None if command else shutil.which("ssh")
@@ -84,27 +90,40 @@ def ssh(
             hint="install it (Debian/Ubuntu: apt install openssh-client), or run a single "
             f"command without it: labctl vm ssh {name} -- COMMAND",
         )
-    with ctx.out.spinner(f"Looking up {name}..."):
-        vm = running_vm(ctx, name)
+    with app.out.spinner(f"Looking up {name}..."):
+        vm = running_vm(app, name)
         access = vm_access(
-            ctx, vm, opts, command=f"labctl vm ssh {name}", confirm=host_key_prompt()
+            app, vm, opts, command=f"labctl vm ssh {name}", confirm=host_key_prompt()
         )
     if command:
-        # Words are quoted so `-- sh -c 'echo hi; exit 3'` arrives as three words, as with
-        # docker/kubectl exec; a single word stays a shell line so pipes and && work.
-        line = command[0] if len(command) == 1 else shlex.join(command)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        code = vm_ssh_run(
-            access,
-            [line],
-            stdout=cast(BinaryIO, _Passthrough(sys.stdout.buffer)),
-            stderr=cast(BinaryIO, _Passthrough(sys.stderr.buffer)),
-        )
-        # -1: the remote command died of a signal; OpenSSH reports that as 255 too.
-        raise typer.Exit(code if code >= 0 else 255)
-    argv = vm_ssh_interactive_argv(access)  # verifies and records the host key first
+        raise typer.Exit(_run_remote(access, command))
     assert ssh_path is not None
+    _exec_openssh(access, ssh_path)
+
+
+def _run_remote(access: VmAccess, command: list[str]) -> int:
+    """Run one command through paramiko with its output passed through; its exit code."""
+    from labctl.ssh.commands import vm_ssh_run
+
+    # Words are quoted so `-- sh -c 'echo hi; exit 3'` arrives as three words, as with
+    # docker/kubectl exec; a single word stays a shell line so pipes and && work.
+    line = command[0] if len(command) == 1 else shlex.join(command)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    code = vm_ssh_run(
+        access,
+        [line],
+        stdout=cast(BinaryIO, _Passthrough(sys.stdout.buffer)),
+        stderr=cast(BinaryIO, _Passthrough(sys.stderr.buffer)),
+    )
+    # -1: the remote command died of a signal; OpenSSH reports that as 255 too.
+    return code if code >= 0 else 255
+
+
+def _exec_openssh(access: VmAccess, ssh_path: str) -> None:
+    from labctl.ssh.commands import vm_ssh_interactive_argv
+
+    argv = vm_ssh_interactive_argv(access)  # verifies and records the host key first
     log.debug("running %s", shlex.join(argv))
     sys.stdout.flush()
     sys.stderr.flush()

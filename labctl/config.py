@@ -71,7 +71,7 @@ class BootDiskConfig(_Strict):
 
 class CourseConfig(_Strict):
     name: str = Field(min_length=1, max_length=63)
-    zone: str = Field(pattern=ZONE_RE.pattern)
+    zone: str = Field(pattern=f"^{ZONE_RE.pattern}$")
     fallback_zones: list[str] = []
     machine_type: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
     provisioning: Provisioning = Provisioning.SPOT

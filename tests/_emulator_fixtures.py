@@ -40,7 +40,7 @@ def emulator(emulator_session: Emulator) -> Iterator[Emulator]:
     emulator_session.reset()
 
 
-def gcloud_env(emu: Emulator, config_dir: Path, project: str = "demo") -> dict[str, str]:
+def gcloud_env(emu: Emulator, config_dir: Path, project: str = "labctl-demo") -> dict[str, str]:
     """Environment for a gcloud subprocess that talks only to ``emu``."""
     env = {
         k: v

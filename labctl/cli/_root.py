@@ -28,7 +28,7 @@ DEBUG_ENV = "LABCTL_DEBUG"
 NOUNS: dict[str, tuple[tuple[str, ...], str]] = {
     "vm": (
         ("labctl.cli.vm", "labctl.cli.vm_ssh"),
-        "Create, list, stop, start and delete course VMs.",
+        "Create, list, show, stop, start and delete course VMs.",
     ),
     "bucket": (
         ("labctl.cli.bucket",),

@@ -5,7 +5,7 @@ Usage::
     from labctl.emulator import Emulator
 
     with Emulator(compute_port=0, storage_port=0) as emu:
-        os.environ.update(emu.env(project="demo"))
+        os.environ.update(emu.env(project="labctl-demo"))
 
 Importing this package is cheap: the discovery document is read on the first request and the
 storage emulator is imported only when started.

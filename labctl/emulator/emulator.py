@@ -122,7 +122,7 @@ class Emulator:
     def storage_url(self) -> str | None:
         return self._storage.url if self._storage else None
 
-    def env(self, project: str = "demo") -> dict[str, str]:
+    def env(self, project: str = "labctl-demo") -> dict[str, str]:
         """Environment that points gcloud, google-cloud-* and labctl at this emulator."""
         if self.token_file is None:
             raise RuntimeError("the emulator is not running; call start()")
@@ -225,7 +225,7 @@ class Emulator:
 
 
 def emulator_env(
-    compute_url: str, storage_url: str | None, token_file: Path, project: str = "demo"
+    compute_url: str, storage_url: str | None, token_file: Path, project: str = "labctl-demo"
 ) -> dict[str, str]:
     """The exports for an emulator at these addresses (``labctl emulator env`` prints them).
 

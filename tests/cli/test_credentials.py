@@ -15,7 +15,7 @@ def test_no_credentials_is_one_line_with_the_login_command(
     # on_gce=True goes through google.auth.default() and its metadata probe (to a closed
     # loopback port); on_gce=False is the laptop's fast path that skips the probe.
     monkeypatch.setattr("labctl.providers.gcp.auth.might_be_on_gce", lambda: on_gce)
-    result = CliRunner().invoke(app, ["vm", "list", "--project", "p1"])
+    result = CliRunner().invoke(app, ["vm", "list", "--project", "my-course-1"])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
@@ -29,7 +29,7 @@ def test_emulator_override_needs_no_credentials(monkeypatch: pytest.MonkeyPatch)
 
     with Emulator(compute_port=0) as emu:
         monkeypatch.setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", emu.compute_url)
-        result = CliRunner().invoke(app, ["vm", "list", "--project", "p1", "--format", "json"])
+        result = CliRunner().invoke(app, ["vm", "list", "--project", "my-course-1", "--format", "json"])
         assert result.exit_code == 0, result.stderr
         assert result.stdout.strip() == "[]"
         lists = [r for r in emu.requests if r["path"].endswith("/aggregated/instances")]

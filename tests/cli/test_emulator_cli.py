@@ -20,7 +20,7 @@ def test_env_prints_exports_for_gcloud_and_labctl(runner: CliRunner) -> None:
     data = json.loads(
         runner.invoke(app, ["emulator", "env", "--port", "8111", "--format", "json"]).stdout
     )
-    assert data["LABCTL_PROJECT"] == "demo"
+    assert data["LABCTL_PROJECT"] == "labctl-demo"
     assert data["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:9023"
     assert Path(data["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"]).read_text().strip()  # gcloud needs one
 

@@ -37,7 +37,7 @@ class World:
 
 
 def _fake_world() -> World:
-    fake = FakeCompute(project="demo", retry=FAST)
+    fake = FakeCompute(project="labctl-demo", retry=FAST)
     return World(
         compute=fake,
         stockout=lambda zone: fake.faults.stockout_zones.add(zone),
@@ -54,7 +54,7 @@ def _gcp_world(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> World:
     from labctl.providers.gcp import make_compute
 
     monkeypatch.setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", emu.compute_url)
-    provider = make_compute(project="demo", retry=FAST)
+    provider = make_compute(project="labctl-demo", retry=FAST)
     provider._poll_interval = 0.05
     faults: dict[str, Any] = {}
 
@@ -116,9 +116,10 @@ def spec(name: str = "vm1", zone: str = "us-central1-c", **kw: Any) -> VmSpec:
     return VmSpec(**values)
 
 
-def create(world: World, s: VmSpec) -> str:
-    request_id = str(uuid.uuid4())
-    world.compute.create_vm(s, request_id=request_id)
+def create(world: World, s: VmSpec, request_id: str | None = None) -> str:
+    """Insert and wait, as a create does: errors may come from either step."""
+    request_id = request_id or str(uuid.uuid4())
+    world.compute.wait(world.compute.insert_vm(s, request_id=request_id))
     return request_id
 
 
@@ -136,17 +137,30 @@ def test_lifecycle(world: World) -> None:
     assert [v.name for v in c.list_vms(name="vm2")] == ["vm2"]
     assert [v.name for v in c.list_vms(labels={"labctl-course": "cc"})] == ["vm1"]
 
-    c.stop_vm("vm1", "us-central1-c")
+    c.wait(c.stop_vm("vm1", "us-central1-c"))
     stopped = c.get_vm("vm1", "us-central1-c")
     assert (stopped.state, stopped.status) == (VmState.STOPPED, "TERMINATED")
-    c.start_vm("vm1", "us-central1-c")
+    c.wait(c.start_vm("vm1", "us-central1-c"))
     assert c.get_vm("vm1", "us-central1-c").state is VmState.RUNNING
 
-    c.delete_vm("vm1", "us-central1-c")
-    with pytest.raises(NotFound):
+    operation = c.delete_vm("vm1", "us-central1-c")
+    assert operation.zone == "us-central1-c" and operation.target == "instances/vm1"
+    c.wait(operation)
+    with pytest.raises(NotFound) as gone:
         c.get_vm("vm1", "us-central1-c")
+    assert (gone.value.kind, gone.value.name) == ("vm", "vm1")
     with pytest.raises(NotFound):
         c.delete_vm("vm1", "us-central1-c")
+
+
+def test_many_operations_are_sent_first_then_waited_on(world: World) -> None:
+    c = world.compute
+    operations = [
+        c.insert_vm(spec(f"m{i}", gpu=None), request_id=str(uuid.uuid4())) for i in range(3)
+    ]
+    for operation in operations:
+        c.wait(operation)
+    assert [v.name for v in c.list_vms()] == ["m0", "m1", "m2"]
 
 
 def test_duplicate_name_in_a_zone(world: World) -> None:
@@ -157,9 +171,8 @@ def test_duplicate_name_in_a_zone(world: World) -> None:
 
 
 def test_same_request_id_never_makes_a_second_vm(world: World) -> None:
-    request_id = str(uuid.uuid4())
-    world.compute.create_vm(spec(), request_id=request_id)
-    world.compute.create_vm(spec(), request_id=request_id)
+    request_id = create(world, spec())
+    create(world, spec(), request_id)
     assert len(world.compute.list_vms()) == 1
 
 
@@ -217,5 +230,5 @@ def test_boot_disk_follows_its_vm(world: World) -> None:
     create(world, spec())
     disks = world.compute.list_disks()
     assert [(d.name, d.users) for d in disks] == [("vm1", ("vm1",))]
-    world.compute.delete_vm("vm1", "us-central1-c")
+    world.compute.wait(world.compute.delete_vm("vm1", "us-central1-c"))
     assert world.compute.list_disks() == []

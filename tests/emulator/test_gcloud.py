@@ -83,9 +83,9 @@ def test_gcloud_course_workflow(emulator: Emulator, tmp_path: Path) -> None:
     assert described["scheduling"]["onHostMaintenance"] == "TERMINATE"
 
     g.run("compute", "instances", "stop", "vm-alice", f"--zone={ZONE}")
-    assert emulator.snapshot()["demo"]["_instances"][f"{ZONE}/vm-alice"]["status"] == "TERMINATED"
+    assert emulator.snapshot()["labctl-demo"]["_instances"][f"{ZONE}/vm-alice"]["status"] == "TERMINATED"
     g.run("compute", "instances", "start", "vm-alice", f"--zone={ZONE}")
-    assert emulator.snapshot()["demo"]["_instances"][f"{ZONE}/vm-alice"]["status"] == "RUNNING"
+    assert emulator.snapshot()["labctl-demo"]["_instances"][f"{ZONE}/vm-alice"]["status"] == "RUNNING"
 
     bulk = g.run(
         "compute", "instances", "bulk", "create", "--name-pattern=lab-##", "--count=2",
@@ -108,11 +108,11 @@ def test_gcloud_course_workflow(emulator: Emulator, tmp_path: Path) -> None:
     g.run("compute", "firewall-rules", "delete", "labctl-allow-iap-ssh")
 
     g.run("compute", "instances", "delete", "vm-alice", f"--zone={ZONE}")
-    remaining = emulator.snapshot()["demo"]["_instances"]
+    remaining = emulator.snapshot()["labctl-demo"]["_instances"]
     assert sorted(remaining) == ["us-central1-a/lab-01", "us-central1-a/lab-02"]
     paths = {r["path"] for r in emulator.requests}
     assert any(p.endswith("/wait") for p in paths)  # gcloud waited on operations
 
     # Several VMs in one command: gcloud sends a multipart batch request.
     g.run("compute", "instances", "delete", "lab-01", "lab-02", "--zone=us-central1-a")
-    assert emulator.snapshot()["demo"]["_instances"] == {}
+    assert emulator.snapshot()["labctl-demo"]["_instances"] == {}

@@ -24,7 +24,7 @@ def test_labctl_and_gcloud_see_each_others_vms(
     emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", emulator.compute_url)
-    compute = make_compute(project="demo", retry=RetryPolicy(sleep=lambda s: None))
+    compute = make_compute(project="labctl-demo", retry=RetryPolicy(sleep=lambda s: None))
     g = Gcloud(emulator, tmp_path / "gcloud")
 
     spec = VmSpec(
@@ -38,7 +38,7 @@ def test_labctl_and_gcloud_see_each_others_vms(
         gpu=Gpu("nvidia-tesla-p100", 1),
         labels={"labctl-managed": "true", "labctl-owner": "ana"},
     )
-    compute.create_vm(spec, request_id=str(uuid.uuid4()))
+    compute.wait(compute.insert_vm(spec, request_id=str(uuid.uuid4())))
     [seen] = g.json("compute", "instances", "list", "--filter=name=from-labctl")
     assert seen["status"] == "RUNNING"
     assert seen["scheduling"]["provisioningModel"] == "SPOT"
@@ -58,5 +58,5 @@ def test_labctl_and_gcloud_see_each_others_vms(
 
     g.run("compute", "instances", "stop", "from-labctl", f"--zone={ZONE}")
     assert compute.get_vm("from-labctl", ZONE).state is VmState.STOPPED
-    compute.delete_vm("from-gcloud", ZONE)
+    compute.wait(compute.delete_vm("from-gcloud", ZONE))
     assert [i["name"] for i in g.json("compute", "instances", "list")] == ["from-labctl"]

@@ -61,7 +61,7 @@ class FakeFaults:
 class FakeCompute:
     def __init__(
         self,
-        project: str = "demo",
+        project: str = "labctl-demo",
         *,
         clock: Callable[[], datetime] | None = None,
         retry: RetryPolicy | None = None,

@@ -74,7 +74,7 @@ class FakeStorageFaults:
 
 
 class FakeStorage:
-    def __init__(self, project: str = "demo") -> None:
+    def __init__(self, project: str = "labctl-demo") -> None:
         self.project = project
         self.buckets: dict[str, FakeBucket] = {}
         self.faults = FakeStorageFaults()

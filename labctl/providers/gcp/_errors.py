@@ -1,11 +1,11 @@
-"""Compute Engine errors (api_core exceptions, REST bodies, Operation.error) as labctl errors."""
+"""Compute Engine errors (REST error bodies, Operation.error, transport exceptions) as labctl
+errors, classified in one place."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,29 +125,15 @@ def from_operation(operation: Mapping[str, Any], *, zone: str | None = None) -> 
 
 
 def from_exception(exc: BaseException, *, zone: str | None = None) -> LabctlError | None:
-    """api_core / google.auth / requests exceptions; None for anything else (a real bug)."""
+    """google.auth / requests exceptions; None for anything else (a real bug)."""
     if isinstance(exc, LabctlError):
         return exc
     module = type(exc).__module__
     if module.startswith("google.auth"):
         return _from_auth_exception(exc)
-    if module.startswith("google.api_core"):
-        return _from_api_core(exc, zone=zone)
     if module.startswith("requests") or isinstance(exc, ConnectionError | TimeoutError):
         return TransientError(f"could not reach Compute Engine: {one_line(str(exc), 160)}")
     return None
-
-
-@contextmanager
-def translated(*, zone: str | None = None) -> Iterator[None]:
-    """Run a block that calls Google libraries; re-raise what they raise as labctl errors."""
-    try:
-        yield
-    except Exception as exc:
-        mapped = from_exception(exc, zone=zone)
-        if mapped is None or mapped is exc:
-            raise
-        raise mapped from exc
 
 
 def _from_auth_exception(exc: BaseException) -> LabctlError:
@@ -159,41 +145,6 @@ def _from_auth_exception(exc: BaseException) -> LabctlError:
     if name == "DefaultCredentialsError":
         return CredentialsError("no Google Cloud credentials found")
     return CredentialsError(f"Google credentials are not usable: {one_line(str(exc), 160)}")
-
-
-def _from_api_core(exc: Any, *, zone: str | None) -> LabctlError:
-    status = getattr(exc, "code", None)
-    status = status if isinstance(status, int) else None
-    errors = list(getattr(exc, "errors", None) or ())
-    codes: list[str] = []
-    messages: list[str] = []
-    details: list[Mapping[str, Any]] = []
-    for err in errors:
-        if isinstance(err, Mapping):  # sync REST errors: {"reason", "message", "domain"}
-            codes.extend(str(err[k]) for k in ("reason", "code") if err.get(k))
-            messages.append(str(err.get("message") or ""))
-            details.extend(d for d in err.get("errorDetails", ()) if isinstance(d, Mapping))
-        else:  # compute_v1.Errors from a failed operation
-            codes.append(str(getattr(err, "code", "") or ""))
-            messages.append(str(getattr(err, "message", "") or ""))
-            details.extend(_proto_details(err))
-    details.extend(d for d in getattr(exc, "details", None) or () if isinstance(d, Mapping))
-    reason = getattr(exc, "reason", None)
-    if reason:
-        codes.append(str(reason))
-    message = next((m for m in messages if m), "") or strip_request_prefix(
-        str(getattr(exc, "message", exc))
-    )
-    problem = Problem(status, message, [c for c in codes if c], details)
-    return classify(problem, zone=zone)
-
-
-def _proto_details(err: Any) -> list[Mapping[str, Any]]:
-    try:
-        as_dict = type(err).to_dict(err, preserving_proto_field_name=False)
-    except Exception:  # not a proto-plus message
-        return []
-    return [d for d in as_dict.get("errorDetails", ()) if isinstance(d, Mapping)]
 
 
 def strip_request_prefix(message: str) -> str:

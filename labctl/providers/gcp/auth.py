@@ -9,7 +9,6 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from labctl.errors import CredentialsError, InvalidInput
 from labctl.naming import check_project_id
@@ -34,16 +33,6 @@ def compute_base_url(override: str | None) -> str:
     """Base URL ending in '/', e.g. "http://127.0.0.1:8085/compute/v1/"."""
     url = override or DEFAULT_COMPUTE_URL
     return url if url.endswith("/") else url + "/"
-
-
-def client_api_endpoint(base_url: str) -> str:
-    """google-cloud-compute's `api_endpoint`: scheme://host[:port]; it adds /compute/v1/ itself."""
-    parts = urlsplit(base_url)
-    if parts.path.rstrip("/") not in ("", "/compute/v1"):
-        log.warning(
-            "compute endpoint path %r is not /compute/v1/; mutations use /compute/v1/", parts.path
-        )
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def gcloud_config_dir() -> Path:

@@ -62,7 +62,6 @@ def test_no_override_no_credentials_is_a_credentials_error(monkeypatch: pytest.M
     with pytest.raises(CredentialsError) as caught:
         auth.resolve_credentials(endpoint_override=None)
     assert caught.value.message == "no Google Cloud credentials found"
-    assert caught.value.hint == "run: gcloud auth application-default login"
 
 
 def test_no_override_no_credentials_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,9 +132,7 @@ def test_gcloud_timeout_or_unset_means_no_project(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(auth.subprocess, "run", slow)
     with pytest.raises(InvalidInput) as caught:
         auth.resolve_project(None, None)
-    assert caught.value.message == "no project set"
-    assert "--project" in (caught.value.hint or "")
-    assert "gcloud config set project" in (caught.value.hint or "")
+    assert caught.value.message == "no project set" and caught.value.field == "project"
 
 
 def test_no_project_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,5 +144,3 @@ def test_no_project_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_endpoint_helpers() -> None:
     assert auth.compute_base_url(None) == "https://compute.googleapis.com/compute/v1/"
     assert auth.compute_base_url("http://127.0.0.1:8085/compute/v1") == EMULATOR_URL
-    assert auth.client_api_endpoint(EMULATOR_URL) == "http://127.0.0.1:8085"
-    assert auth.client_api_endpoint(auth.DEFAULT_COMPUTE_URL) == "https://compute.googleapis.com"

@@ -1,4 +1,9 @@
-"""The insert request, field by field, without HTTP."""
+"""The insert request, field by field, without HTTP.
+
+labctl builds REST JSON itself (importing google-cloud-compute would cost a create more than
+a second); every body is parsed here with google-cloud-compute's own message types, which
+reject unknown fields, and then checked field by field on the parsed message.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,9 @@ import pytest
 from google.cloud import compute_v1
 
 from labctl.models import Gpu, Provisioning, VmSpec
-from labctl.providers.gcp._build import build_instance, build_scheduling, instance_to_json
+from labctl.providers.gcp._build import instance_body, metadata_body, scheduling_body
 
-PROJECT = "demo"
+PROJECT = "labctl-demo"
 IMAGE_PROJECT = "deeplearning-platform-release"
 FAMILY = "common-cu129-ubuntu-2204-nvidia-580"
 P100 = Gpu("nvidia-tesla-p100", 1)
@@ -33,6 +38,13 @@ def spec(**overrides: object) -> VmSpec:
         labels=LABELS,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def build_instance(s: VmSpec, project: str) -> compute_v1.Instance:
+    """labctl's body as google-cloud-compute parses it: an unknown field fails here."""
+    return compute_v1.Instance.from_json(
+        json.dumps(instance_body(s, project)), ignore_unknown_fields=False
+    )
 
 
 def metadata_of(instance: compute_v1.Instance) -> dict[str, str]:
@@ -62,7 +74,7 @@ def test_gpu_spot_instance_field_by_field() -> None:
 
     (accelerator,) = instance.guest_accelerators
     assert accelerator.accelerator_type == (
-        "projects/demo/zones/us-central1-c/acceleratorTypes/nvidia-tesla-p100"
+        "projects/labctl-demo/zones/us-central1-c/acceleratorTypes/nvidia-tesla-p100"
     )
     assert accelerator.accelerator_count == 1
 
@@ -99,12 +111,12 @@ def test_preemptible_gpu() -> None:
 def test_standard_without_gpu_leaves_scheduling_defaults() -> None:
     s = spec(provisioning=Provisioning.STANDARD, gpu=None, machine_type="e2-standard-2")
     instance = build_instance(s, PROJECT)
-    assert build_scheduling(s) is None
+    assert scheduling_body(s) is None
     assert "scheduling" not in instance
     assert list(instance.guest_accelerators) == []
     assert "install-nvidia-driver" not in metadata_of(instance)
     assert metadata_of(instance)["enable-guest-attributes"] == "TRUE"
-    assert "scheduling" not in instance_to_json(instance)
+    assert "scheduling" not in instance_body(s, PROJECT)
 
 
 def test_gpu_standard_terminates_and_keeps_automatic_restart_default() -> None:
@@ -136,8 +148,23 @@ def test_gpu_count(count: int) -> None:
     assert instance.guest_accelerators[0].accelerator_count == count
 
 
-def test_instance_to_json_is_rest_shaped() -> None:
-    body = instance_to_json(build_instance(spec(), PROJECT))
+def test_run_time_limit_stops_the_vm() -> None:
+    standard = build_instance(spec(provisioning=Provisioning.STANDARD, max_run_hours=6), PROJECT)
+    assert standard.scheduling.max_run_duration.seconds == 6 * 3600
+    assert standard.scheduling.instance_termination_action == "STOP"
+    spot = build_instance(spec(termination_action="DELETE", max_run_hours=2), PROJECT)
+    assert spot.scheduling.instance_termination_action == "DELETE"  # spot keeps its own action
+
+
+def test_metadata_body_is_a_compare_and_set() -> None:
+    body = metadata_body({"a": "1"}, "Zm9v")
+    parsed = compute_v1.Metadata.from_json(json.dumps(body), ignore_unknown_fields=False)
+    assert parsed.fingerprint == "Zm9v" and parsed.items[0].key == "a"
+    assert "fingerprint" not in metadata_body({}, None)
+
+
+def test_instance_body_is_rest_shaped() -> None:
+    body = instance_body(spec(), PROJECT)
     assert body["machineType"] == "zones/us-central1-c/machineTypes/n1-standard-8"
     assert body["scheduling"] == {
         "onHostMaintenance": "TERMINATE",

@@ -11,7 +11,7 @@ import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
 
-from labctl.errors import RateLimited, TransientError
+from labctl.errors import EndpointUnreachable, InvalidInput, RateLimited, TransientError
 from labctl.models import Gpu, Provisioning, VmState
 from labctl.providers.gcp._parse import (
     filter_expression,
@@ -27,14 +27,16 @@ BASE = "http://127.0.0.1:1/compute/v1/"
 
 
 class FakeSession(requests.Session):
-    """Answers GETs from a queue of (status, body) or exceptions, and records them."""
+    """Answers requests from a queue of (status, body) or exceptions, and records them."""
 
     def __init__(self, answers: list[Any]) -> None:
         super().__init__()
         self.answers = list(answers)
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def get(self, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(  # type: ignore[override]
+        self, method: str, url: str | bytes, **kwargs: Any
+    ) -> requests.Response:
         self.calls.append((str(url), dict(kwargs.get("params") or {})))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
@@ -46,13 +48,15 @@ class FakeSession(requests.Session):
         return response
 
 
-def rest(answers: list[Any], **kwargs: Any) -> tuple[RestCompute, FakeSession]:
+def rest(
+    answers: list[Any], base_url: str = BASE, **kwargs: Any
+) -> tuple[RestCompute, FakeSession]:
     session = FakeSession(answers)
     policy = RetryPolicy(attempts=3, initial=0.0, sleep=lambda s: None)
     client = RestCompute(
-        "demo",
+        "labctl-demo",
         credentials=AnonymousCredentials(),
-        base_url=BASE,
+        base_url=base_url,
         retry=policy,
         session=session,
         **kwargs,
@@ -82,7 +86,7 @@ def test_aggregated_follows_page_tokens() -> None:
         ("zones/b-1", "vm2"),
     ]
     (url1, params1), (_, params2) = session.calls
-    assert url1 == BASE + "projects/demo/aggregated/instances"
+    assert url1 == BASE + "projects/labctl-demo/aggregated/instances"
     assert params1 == {
         "maxResults": 500,
         "returnPartialSuccess": "true",
@@ -125,12 +129,40 @@ def test_retries_are_bounded() -> None:
     assert len(session.calls) == 3
 
 
-def test_connection_errors_become_transient() -> None:
+def test_connection_errors_become_transient_and_are_retried() -> None:
     refused = requests.ConnectionError("Connection refused")
-    client, session = rest([refused, refused, refused])
+    client, session = rest([refused] * 3, base_url="https://compute.googleapis.com/compute/v1/")
     with pytest.raises(TransientError, match="could not reach Compute Engine"):
         client.get("zones")
     assert len(session.calls) == 3
+
+
+def test_a_local_endpoint_that_does_not_answer_fails_at_once() -> None:
+    refused = requests.ConnectionError("Connection refused")
+    client, session = rest([refused] * 3)
+    with pytest.raises(EndpointUnreachable) as exc:
+        client.get("zones")
+    assert exc.value.url == BASE
+    assert len(session.calls) == 1  # a refused loopback port is not retried for seconds
+
+
+@pytest.mark.parametrize(
+    "path", ["../x", "zones/us-central1-c/instances/a?x=1", "zones/a b", "zones/#frag", "zones//x"]
+)
+def test_no_value_can_redirect_a_request(path: str) -> None:
+    client, session = rest([])
+    with pytest.raises(InvalidInput):
+        client.get(path)
+    assert session.calls == []
+
+
+def test_mutations_send_json_and_keep_their_request_id_across_retries() -> None:
+    unavailable = {"error": {"code": 503, "message": "backend error"}}
+    operation = {"name": "operation-1", "zone": "zones/us-central1-c", "status": "RUNNING"}
+    client, session = rest([(503, unavailable), (200, operation)])
+    answer = client.post("zones/us-central1-c/instances", {"name": "a"}, {"requestId": "r-1"})
+    assert answer["name"] == "operation-1"
+    assert [params["requestId"] for _, params in session.calls] == ["r-1", "r-1"]
 
 
 INSTANCE: dict[str, Any] = {

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from labctl.errors import AlreadyExists, InvalidInput, QuotaExceeded, Stockout, TransientError
+from collections.abc import Callable
+
+from labctl.errors import AlreadyExists, InvalidInput, MayExist, QuotaExceeded, Stockout
 from labctl.models import Gpu, Provisioning, VmSpec
 from labctl.providers.fake.compute import FakeCompute
-from labctl.provisioning import Attempt, create_with_failover, failover_order
+from labctl.provisioning import Attempt, CreateResult, Provisioner, check_spec, failover_order
 
 ALLOWED = ["us-central1-c", "us-central1-f", "us-east1-b", "europe-west1-b"]
 
@@ -25,6 +27,19 @@ def spec(zone: str = "us-central1-c", **kw: object) -> VmSpec:
     return VmSpec(**fields)
 
 
+def create_with_failover(
+    fake: FakeCompute,
+    spec: VmSpec,
+    *,
+    allowed_zones: list[str],
+    on_attempt: Callable[[Attempt], None] = lambda _: None,
+) -> CreateResult:
+    offering = check_spec(fake, spec)
+    return Provisioner.for_spec(
+        fake, spec, allowed_zones=allowed_zones, offering=offering, on_attempt=on_attempt
+    ).run()
+
+
 def test_failover_order_same_region_first_then_config_order() -> None:
     offering = {"us-central1-c": 1, "us-central1-f": 1, "us-east1-b": 1, "europe-west1-b": 1}
     order = failover_order("us-east1-b", ALLOWED, offering)
@@ -40,6 +55,7 @@ def test_stockout_fails_over_within_region_first_and_reports_every_zone() -> Non
     assert result.zone == "us-east1-b"
     assert [a.zone for a in seen] == ["us-central1-c", "us-central1-f", "us-east1-b"]
     assert [a.outcome for a in seen] == ["stockout", "stockout", "created"]
+    assert [a.retrying for a in seen] == [True, True, False]
     vms = fake.list_vms()
     assert [(v.name, v.zone) for v in vms] == [("vm1", "us-east1-b")]  # one VM, never two
 
@@ -51,7 +67,17 @@ def test_stockout_everywhere_is_one_error_naming_the_zones() -> None:
         create_with_failover(fake, spec(), allowed_zones=ALLOWED)
     for zone in ALLOWED:
         assert zone in exc.value.message
+    assert exc.value.tried == tuple(ALLOWED)
     assert fake.list_vms() == []
+
+
+def test_the_last_stocked_out_zone_does_not_promise_another() -> None:
+    fake = FakeCompute()
+    fake.faults.stockout_zones = set(ALLOWED)
+    seen: list[Attempt] = []
+    with pytest.raises(Stockout):
+        create_with_failover(fake, spec(), allowed_zones=ALLOWED, on_attempt=seen.append)
+    assert [a.retrying for a in seen] == [True, True, True, False]
 
 
 def test_global_gpu_quota_stops_at_once_with_a_hint() -> None:
@@ -59,8 +85,7 @@ def test_global_gpu_quota_stops_at_once_with_a_hint() -> None:
     fake.faults.quotas = {"GPUS_ALL_REGIONS": 0}
     with pytest.raises(QuotaExceeded) as exc:
         create_with_failover(fake, spec(), allowed_zones=ALLOWED)
-    assert exc.value.metric == "GPUS_ALL_REGIONS"
-    assert "quota" in (exc.value.hint or "")
+    assert exc.value.metric == "GPUS_ALL_REGIONS" and exc.value.is_global
     assert fake.insert_request_ids and len(set(fake.insert_request_ids)) == 1  # one zone only
 
 
@@ -114,6 +139,20 @@ def test_duplicate_name_is_not_failed_over() -> None:
     assert len(fake.list_vms()) == 1
 
 
+def test_a_name_used_in_another_zone_is_refused_naming_that_zone() -> None:
+    # After a failover the VM lives in us-central1-f; the same create once the stockout
+    # clears must not make a second VM (and a second GPU bill) in us-central1-c.
+    fake = FakeCompute()
+    fake.faults.stockout_zones = {"us-central1-c"}
+    create_with_failover(fake, spec(), allowed_zones=ALLOWED)
+    fake.faults.stockout_zones = set()
+    with pytest.raises(AlreadyExists) as exc:
+        create_with_failover(fake, spec(), allowed_zones=ALLOWED)
+    assert exc.value.zone == "us-central1-f" and exc.value.kind == "vm"
+    assert "already exists in us-central1-f" in exc.value.message
+    assert [vm.zone for vm in fake.list_vms()] == ["us-central1-f"]
+
+
 def test_cpu_vm_does_not_fail_over() -> None:
     fake = FakeCompute()
     fake.faults.stockout_zones = {"us-central1-c"}
@@ -124,7 +163,8 @@ def test_cpu_vm_does_not_fail_over() -> None:
 def test_insert_that_keeps_failing_is_reported_as_maybe_created_and_not_failed_over() -> None:
     fake = FakeCompute()
     fake.faults.unavailable("instances.insert", times=50)
-    with pytest.raises(TransientError) as exc:
+    with pytest.raises(MayExist) as exc:
         create_with_failover(fake, spec(), allowed_zones=ALLOWED)
-    assert "may have been created in us-central1-c" in (exc.value.hint or "")
+    assert "may have been created in us-central1-c" in exc.value.message
+    assert (exc.value.action, exc.value.name, exc.value.zone) == ("create", "vm1", "us-central1-c")
     assert {rid for rid in fake.insert_request_ids} == {fake.insert_request_ids[0]}  # one zone

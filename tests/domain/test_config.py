@@ -45,8 +45,7 @@ def test_precedence_flag_env_project_user_cloudsdk_defaults(
     monkeypatch.setenv("LABCTL_ZONE", "asia-east1-a")
     assert load_settings(config_file=project).course.zone == "asia-east1-a"
 
-    flags = {"course.zone": "us-central1-f"}
-    assert load_settings(config_file=project, flags=flags).course.zone == "us-central1-f"
+    assert load_settings(config_file=project, zone="us-central1-f").course.zone == "us-central1-f"
 
 
 def test_project_file_in_the_working_directory_is_read(
@@ -71,7 +70,7 @@ def test_bad_value_names_the_field_rule_value_and_source(monkeypatch: pytest.Mon
     monkeypatch.setenv("LABCTL_COURSE__GPU__COUNT", "0")
     with pytest.raises(ConfigError) as exc:
         load_settings()
-    assert exc.value.message == "course.gpu.count: must be >= 1, got 0"
+    assert exc.value.message == "course.gpu.count: must be one of 1, 2, 4, 8, got 0"
     assert exc.value.hint == "set by environment"
     assert exc.value.exit_code == 2
 
@@ -101,3 +100,55 @@ def test_course_name_and_labels_must_be_label_safe(tmp_path: Path) -> None:
         load_settings(config_file=bad)
     assert "course.name" in exc.value.message and "cs-101" in exc.value.message
     assert "course.labels" in exc.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[gcp]\nproject = "Bad Project!"\n', "gcp.project"),
+        ('[gcp]\nproject = "../../x"\n', "gcp.project"),
+        ('[course]\nfallback_zones = ["nope-zone"]\n', "course.fallback_zones"),
+        ('[course]\nzone = "us-central1-c/../x"\n', "course.zone"),
+        ('[course.gpu]\ncount = 3\n', "course.gpu.count"),
+        ('[course.boot_disk]\nsize_gb = 99999999\n', "course.boot_disk.size_gb"),
+        ('[course]\nssh_key_days = 3650\n', "course.ssh_key_days"),
+        ('[course]\nmachine_type = ""\n', "course.machine_type"),
+    ],
+)
+def test_every_value_that_reaches_a_url_or_the_api_is_checked(
+    tmp_path: Path, text: str, field: str
+) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_settings(config_file=_write(tmp_path / "c.toml", text))
+    assert exc.value.message.startswith(f"{field}:"), exc.value.message
+    assert exc.value.exit_code == 2
+
+
+def test_project_ids_from_the_environment_and_flags_are_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LABCTL_PROJECT", "demo/zones/us-central1-c/instances/alpha?x=")
+    with pytest.raises(ConfigError, match="gcp.project"):
+        load_settings()
+    monkeypatch.delenv("LABCTL_PROJECT")
+    with pytest.raises(ConfigError, match="gcp.project"):
+        load_settings(project="../../x")
+    assert load_settings(project="example.com:my-project").gcp.project == "example.com:my-project"
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "labctl.toml"
+    bad.write_bytes('[course]\nname = "caf\u00e9"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(config_file=bad)
+
+
+def test_config_dir_that_is_a_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labctl.config import config_dir
+    from labctl.errors import LocalError
+
+    monkeypatch.setenv("LABCTL_CONFIG_DIR", str(_write(tmp_path / "f", "x")))
+    with pytest.raises(LocalError, match="is a file, not a directory"):
+        config_dir()

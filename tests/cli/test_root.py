@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from labctl.cli import app
-from labctl.cli._lazy import NOUNS
+from labctl.cli._root import NOUNS
 
 
 @pytest.mark.parametrize("noun", list(NOUNS))

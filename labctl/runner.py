@@ -82,6 +82,7 @@ def apply_to_many(
     send: Callable[[T], H],
     wait: Callable[[T, H], Any] | None = None,
     action: str,
+    kind: str | None = None,
     on_result: Callable[[Outcome[T]], None] | None = None,
     send_workers: int = SEND_WORKERS,
     wait_workers: int = WAIT_WORKERS,
@@ -89,7 +90,7 @@ def apply_to_many(
     """Run `send` then `wait` for every item, concurrently and bounded; one Outcome per item.
 
     `on_result` is called in the calling thread as each item finishes (for progress bars).
-    `action` names what is done ("stop", "create") in the Interrupted error on Ctrl-C.
+    `action` and `kind` ("stop", "vm") name what is done in the Interrupted error on Ctrl-C.
     """
     results: queue.Queue[Outcome[T]] = queue.Queue()
     state: dict[str, str] = {}  # key -> "sending" | "waiting" while in flight
@@ -151,6 +152,7 @@ def apply_to_many(
         raise Interrupted(
             f"interrupted: {len(in_flight)} {action} request(s) may still be in progress",
             action=action,
+            kind=kind,
             in_flight=in_flight,
         ) from None
     finally:

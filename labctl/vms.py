@@ -179,6 +179,7 @@ def create_many(
         send=send,
         wait=lambda spec, op: provisioners[spec.name].finish(op),
         action="create",
+        kind="vm",
         on_result=on_result,
     )
 
@@ -318,6 +319,7 @@ def act_on_many(
         send=send_one,
         wait=wait_one,
         action=action,
+        kind="vm",
         on_result=on_result,
     )
 

@@ -109,9 +109,9 @@ def test_course_name_and_labels_must_be_label_safe(tmp_path: Path) -> None:
         ('[gcp]\nproject = "../../x"\n', "gcp.project"),
         ('[course]\nfallback_zones = ["nope-zone"]\n', "course.fallback_zones"),
         ('[course]\nzone = "us-central1-c/../x"\n', "course.zone"),
-        ('[course.gpu]\ncount = 3\n', "course.gpu.count"),
-        ('[course.boot_disk]\nsize_gb = 99999999\n', "course.boot_disk.size_gb"),
-        ('[course]\nssh_key_days = 3650\n', "course.ssh_key_days"),
+        ("[course.gpu]\ncount = 3\n", "course.gpu.count"),
+        ("[course.boot_disk]\nsize_gb = 99999999\n", "course.boot_disk.size_gb"),
+        ("[course]\nssh_key_days = 3650\n", "course.ssh_key_days"),
         ('[course]\nmachine_type = ""\n', "course.machine_type"),
     ],
 )

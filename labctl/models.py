@@ -81,6 +81,11 @@ class Vm:
     created: datetime | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     metadata: Mapping[str, str] = field(default_factory=dict)
+    last_started: datetime | None = None  # lastStartTimestamp
+    last_stopped: datetime | None = None  # lastStopTimestamp
+    disks: tuple[str, ...] = ()  # names of attached disks, boot disk first
+    tags: tuple[str, ...] = ()  # network tags (firewall rules target these)
+    resource_policies: tuple[str, ...] = ()  # short names of attached resource policies
 
     @property
     def region(self) -> str:
@@ -103,6 +108,80 @@ class Disk:
     users: tuple[str, ...]  # instance names using it; empty = orphaned
     labels: Mapping[str, str] = field(default_factory=dict)
     created: datetime | None = None
+    type: str = "pd-standard"  # short disk type name, e.g. "pd-balanced"
+    last_detached: datetime | None = None  # lastDetachTimestamp
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    source_disk: str  # short name of the disk it was taken of
+    disk_size_gb: int
+    storage_bytes: int
+    status: str  # CREATING, READY, FAILED, ...
+    labels: Mapping[str, str] = field(default_factory=dict)
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    """A reserved IP address. `status` is RESERVED (unused, billed) or IN_USE."""
+
+    name: str
+    region: str
+    address: str
+    status: str
+    users: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    created: datetime | None = None
+    external: bool = True
+
+
+@dataclass(frozen=True)
+class Firewall:
+    name: str
+    description: str = ""
+    target_tags: tuple[str, ...] = ()
+    source_ranges: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()  # "tcp:22", "tcp:8888-8890", "icmp"
+    direction: str = "INGRESS"
+    disabled: bool = False
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One quota of a region (or of the project when region is None)."""
+
+    metric: str  # e.g. "NVIDIA_P100_GPUS", "PREEMPTIBLE_CPUS", "GPUS_ALL_REGIONS"
+    limit: float
+    usage: float
+    region: str | None = None
+
+    @property
+    def free(self) -> float:
+        return max(0.0, self.limit - self.usage)
+
+
+@dataclass(frozen=True)
+class IamPolicy:
+    """An IAM policy: role -> members, and the etag that makes a write a compare-and-set."""
+
+    bindings: Mapping[str, tuple[str, ...]]
+    etag: str = ""
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An instance schedule (a resource policy): cron lines in a time zone, in one region."""
+
+    name: str
+    region: str
+    start: str | None  # cron, e.g. "0 9 * * 1"
+    stop: str | None
+    timezone: str
+    description: str = ""
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class RootGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl([(name, short_help) for name, (_, short_help) in NOUNS.items()])
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # a reader that went away is noticed here, not at exit

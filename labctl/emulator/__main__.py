@@ -30,7 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--faults", default=None, help="YAML/JSON faults file, reloaded when it changes"
     )
-    parser.add_argument("--project", default="labctl-demo", help="project id for the printed exports")
+    parser.add_argument(
+        "--project", default="labctl-demo", help="project id for the printed exports"
+    )
     parser.add_argument(
         "--max-seconds", type=float, default=0, help="stop after this long (0 = until signalled)"
     )

@@ -7,11 +7,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from labctl.models import BlobInfo, Bucket, BucketSpec, Disk, MachineType, Vm, VmSpec
+from labctl.models import (
+    Address,
+    BlobInfo,
+    Bucket,
+    BucketSpec,
+    Disk,
+    Firewall,
+    IamPolicy,
+    MachineType,
+    Quota,
+    Schedule,
+    Snapshot,
+    Vm,
+    VmSpec,
+)
 
 # A metadata update: receives the current items, returns the new items (read-modify-write with
 # the instance's fingerprint, retried by the provider if someone else changed it meanwhile).
 MetadataUpdate = Callable[[dict[str, str]], dict[str, str]]
+
+# An IAM update: receives role -> members, returns the wanted role -> members (read-modify-write
+# with the policy's etag, redone by the provider if someone else changed it meanwhile).
+IamUpdate = Callable[[dict[str, set[str]]], dict[str, set[str]]]
+
+# A labels update, as for metadata (with the resource's labelFingerprint).
+LabelsUpdate = Callable[[dict[str, str]], dict[str, str]]
 
 # Transfer progress: called with the number of bytes moved since the last call.
 Progress = Callable[[int], None]
@@ -97,6 +118,52 @@ class ComputeProvider(Protocol):
         ...
 
     def list_disks(self, *, labels: Mapping[str, str] | None = None) -> list[Disk]: ...
+
+    # -- what cleanup looks at and removes (each list is one aggregated or global call) -------
+
+    def list_addresses(self) -> list[Address]: ...
+
+    def list_snapshots(self) -> list[Snapshot]: ...
+
+    def list_firewalls(self) -> list[Firewall]: ...
+
+    def create_snapshot(
+        self, disk: str, zone: str, *, name: str, labels: Mapping[str, str]
+    ) -> Operation:
+        """Snapshot `disk`; the snapshot exists (READY) once the operation is done."""
+        ...
+
+    def delete_disk(self, name: str, zone: str) -> Operation: ...
+
+    def delete_snapshot(self, name: str) -> Operation: ...
+
+    def release_address(self, name: str, region: str) -> Operation: ...
+
+    def delete_firewall(self, name: str) -> Operation: ...
+
+    def update_labels(self, name: str, zone: str, update: LabelsUpdate) -> None:
+        """Read-modify-write of a VM's labels with its labelFingerprint."""
+        ...
+
+    # -- what a class needs: access per VM, schedules, quotas -------------------------------
+
+    def update_vm_iam(self, name: str, zone: str, update: IamUpdate) -> IamPolicy:
+        """Change the VM's own IAM policy (etag compare-and-set); the policy as written."""
+        ...
+
+    def list_schedules(self) -> list[Schedule]: ...
+
+    def create_schedule(self, schedule: Schedule) -> Operation: ...
+
+    def delete_schedule(self, name: str, region: str) -> Operation: ...
+
+    def attach_schedule(self, vm: str, zone: str, schedule: str) -> Operation:
+        """Attach the region's schedule `schedule` to the VM (addResourcePolicies)."""
+        ...
+
+    def region_quotas(self, region: str) -> list[Quota]: ...
+
+    def project_quotas(self) -> list[Quota]: ...
 
 
 class StorageProvider(Protocol):

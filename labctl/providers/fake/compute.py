@@ -25,6 +25,7 @@ from labctl.errors import (
 )
 from labctl.models import Disk, Gpu, MachineType, Vm, VmSpec, VmState
 from labctl.providers.base import MetadataUpdate, Operation
+from labctl.providers.fake.resources import FakeResources
 from labctl.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -58,7 +59,7 @@ class FakeFaults:
         return None
 
 
-class FakeCompute:
+class FakeCompute(FakeResources):
     def __init__(
         self,
         project: str = "labctl-demo",
@@ -79,12 +80,15 @@ class FakeCompute:
         self._failed: dict[str, LabctlError] = {}  # operation name -> what it ended with
         self._next_id = 1000
         self._lock = threading.Lock()
+        self._init_resources()
 
     # -- test helpers ----------------------------------------------------------------------------
     def preempt(self, name: str, zone: str) -> None:
         """What Compute does to a spot VM when it needs the capacity back."""
         vm = self._vms[(zone, name)]
-        self._vms[(zone, name)] = replace(vm, state=VmState.STOPPED, status="TERMINATED")
+        self._vms[(zone, name)] = replace(
+            vm, state=VmState.STOPPED, status="TERMINATED", last_stopped=self.clock()
+        )
 
     def set_guest_attributes(self, name: str, zone: str, values: dict[str, str]) -> None:
         self._guest_attributes[(zone, name)] = dict(values)
@@ -153,6 +157,7 @@ class FakeCompute:
                     users=(spec.name,),
                     labels=dict(spec.labels),
                     created=self.clock(),
+                    type="pd-balanced",
                 )
                 return operation
 
@@ -233,8 +238,12 @@ class FakeCompute:
     def _set_state(self, name: str, zone: str, state: VmState) -> Operation:
         with self._lock:
             vm = self._find(name, zone)
-            status = "RUNNING" if state is VmState.RUNNING else "TERMINATED"
-            self._vms[(zone, name)] = replace(vm, state=state, status=status)
+            now = self.clock()
+            if state is VmState.RUNNING:
+                vm = replace(vm, state=state, status="RUNNING", last_started=now)
+            else:
+                vm = replace(vm, state=state, status="TERMINATED", last_stopped=now)
+            self._vms[(zone, name)] = vm
             return self._operation(zone, f"instances/{name}")
 
     def _operation(self, zone: str, target: str) -> Operation:
@@ -303,4 +312,6 @@ class FakeCompute:
             created=self.clock(),
             labels=dict(spec.labels),
             metadata=dict(spec.metadata),
+            last_started=self.clock(),
+            disks=(spec.name,),
         )

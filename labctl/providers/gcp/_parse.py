@@ -8,10 +8,16 @@ from typing import Any
 
 from labctl.models import (
     STATE_FROM_GCE,
+    Address,
     Disk,
+    Firewall,
     Gpu,
+    IamPolicy,
     MachineType,
     Provisioning,
+    Quota,
+    Schedule,
+    Snapshot,
     Vm,
     VmState,
 )
@@ -72,6 +78,11 @@ def parse_vm(item: Mapping[str, Any]) -> Vm:
         created=parse_timestamp(item.get("creationTimestamp")),
         labels=dict(item.get("labels") or {}),
         metadata=metadata_items(item),
+        last_started=parse_timestamp(item.get("lastStartTimestamp")),
+        last_stopped=parse_timestamp(item.get("lastStopTimestamp")),
+        disks=tuple(last_segment(d.get("source")) for d in item.get("disks") or ()),
+        tags=tuple((item.get("tags") or {}).get("items") or ()),
+        resource_policies=tuple(last_segment(p) for p in item.get("resourcePolicies") or ()),
     )
 
 
@@ -83,6 +94,84 @@ def parse_disk(item: Mapping[str, Any]) -> Disk:
         users=tuple(last_segment(u) for u in item.get("users") or ()),
         labels=dict(item.get("labels") or {}),
         created=parse_timestamp(item.get("creationTimestamp")),
+        type=last_segment(item.get("type")) or "pd-standard",
+        last_detached=parse_timestamp(item.get("lastDetachTimestamp")),
+    )
+
+
+def parse_snapshot(item: Mapping[str, Any]) -> Snapshot:
+    return Snapshot(
+        name=str(item["name"]),
+        source_disk=last_segment(item.get("sourceDisk")),
+        disk_size_gb=int(item.get("diskSizeGb", 0)),
+        storage_bytes=int(item.get("storageBytes", 0)),
+        status=str(item.get("status", "")),
+        labels=dict(item.get("labels") or {}),
+        created=parse_timestamp(item.get("creationTimestamp")),
+    )
+
+
+def parse_address(item: Mapping[str, Any]) -> Address:
+    return Address(
+        name=str(item["name"]),
+        region=last_segment(item.get("region")),
+        address=str(item.get("address", "")),
+        status=str(item.get("status", "")),
+        users=tuple(last_segment(u) for u in item.get("users") or ()),
+        labels=dict(item.get("labels") or {}),
+        created=parse_timestamp(item.get("creationTimestamp")),
+        external=item.get("addressType", "EXTERNAL") == "EXTERNAL",
+    )
+
+
+def parse_firewall(item: Mapping[str, Any]) -> Firewall:
+    allowed = []
+    for rule in item.get("allowed") or ():
+        protocol = str(rule.get("IPProtocol", ""))
+        ports = rule.get("ports") or []
+        allowed += [f"{protocol}:{p}" for p in ports] if ports else [protocol]
+    return Firewall(
+        name=str(item["name"]),
+        description=str(item.get("description", "")),
+        target_tags=tuple(item.get("targetTags") or ()),
+        source_ranges=tuple(item.get("sourceRanges") or ()),
+        allowed=tuple(allowed),
+        direction=str(item.get("direction", "INGRESS")),
+        disabled=bool(item.get("disabled", False)),
+        created=parse_timestamp(item.get("creationTimestamp")),
+    )
+
+
+def parse_quotas(body: Mapping[str, Any], region: str | None) -> list[Quota]:
+    return [
+        Quota(str(q["metric"]), float(q.get("limit", 0)), float(q.get("usage", 0)), region)
+        for q in body.get("quotas") or ()
+        if q.get("metric")
+    ]
+
+
+def parse_policy(body: Mapping[str, Any]) -> IamPolicy:
+    bindings: dict[str, tuple[str, ...]] = {}
+    for binding in body.get("bindings") or ():
+        if binding.get("condition"):
+            continue  # a conditional binding grants something narrower: leave it alone
+        members = set(bindings.get(binding["role"], ())) | set(binding.get("members") or ())
+        bindings[str(binding["role"])] = tuple(sorted(members))
+    return IamPolicy(bindings, str(body.get("etag", "")), int(body.get("version", 1)))
+
+
+def parse_schedule(item: Mapping[str, Any]) -> Schedule | None:
+    """A resource policy that is an instance schedule, or None for other kinds."""
+    policy = item.get("instanceSchedulePolicy")
+    if not isinstance(policy, Mapping):
+        return None
+    return Schedule(
+        name=str(item["name"]),
+        region=last_segment(item.get("region")),
+        start=(policy.get("vmStartSchedule") or {}).get("schedule"),
+        stop=(policy.get("vmStopSchedule") or {}).get("schedule"),
+        timezone=str(policy.get("timeZone", "UTC")),
+        description=str(item.get("description", "")),
     )
 
 

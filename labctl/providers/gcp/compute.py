@@ -24,6 +24,7 @@ from labctl.providers.gcp._parse import (
 )
 from labctl.providers.gcp._rest import RestCompute
 from labctl.providers.gcp.auth import compute_base_url
+from labctl.providers.gcp.resources import ResourcesMixin
 from labctl.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -36,10 +37,11 @@ OPERATION_TIMEOUT = 900.0  # seconds to wait for an operation to finish
 METADATA_ATTEMPTS = 5  # read-modify-write rounds when the fingerprint keeps changing
 
 
-class GcpCompute:
+class GcpCompute(ResourcesMixin):
     """Compute Engine for one project: reads, mutations and operation waits over one REST
     session. Every request goes through `retry` (rate limits and 5xx are retried; a mutation
-    keeps its requestId, so a retried insert never makes a second VM)."""
+    keeps its requestId, so a retried insert never makes a second VM). Disks, snapshots,
+    addresses, firewalls, IAM, schedules and quotas are in ResourcesMixin."""
 
     def __init__(
         self,

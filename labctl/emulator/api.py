@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from labctl.emulator import catalog
+from labctl import catalog
 from labctl.emulator.errors import invalid_field
 from labctl.emulator.faults import Faults
 from labctl.emulator.state import LINK, State, render

@@ -6,7 +6,9 @@ import copy
 import time
 from typing import Any
 
-from labctl.emulator import catalog, quotas
+from labctl import catalog
+from labctl.emulator import catalog as emu_catalog
+from labctl.emulator import quotas
 from labctl.emulator.api import last, to_link
 from labctl.emulator.errors import ApiError, already_exists, invalid_field, not_found
 from labctl.emulator.state import LINK, State, fingerprint, new_id, timestamp
@@ -42,12 +44,12 @@ def resolve_image(value: Any, project: str, field: str) -> tuple[str, tuple[str,
     parts = link[len(LINK) :].split("/")
     entry = None
     if len(parts) == 5 and parts[2:4] == ["global", "images"]:
-        entry = catalog.find_image(parts[1], parts[4])
+        entry = emu_catalog.find_image(parts[1], parts[4])
     elif len(parts) == 6 and (
         parts[2:5] == ["global", "images", "family"]
         or (parts[2] == "zones" and parts[4] == "imageFamilyViews")
     ):
-        entry = catalog.find_image_family(parts[1], parts[5])
+        entry = emu_catalog.find_image_family(parts[1], parts[5])
     if entry is None:
         raise not_found(link[len(LINK) :])
     return parts[1], entry
@@ -297,7 +299,7 @@ def new_disk(
     }
     if image and image_project:
         disk["sourceImage"] = f"{LINK}projects/{image_project}/global/images/{image[1]}"
-        disk["sourceImageId"] = catalog.stable_id("image", image_project, image[1])
+        disk["sourceImageId"] = emu_catalog.stable_id("image", image_project, image[1])
     return disk
 
 

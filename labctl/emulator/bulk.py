@@ -7,7 +7,8 @@ import re
 import time
 from typing import Any
 
-from labctl.emulator import catalog, operations, quotas
+from labctl.emulator import catalog as emu_catalog
+from labctl.emulator import operations, quotas
 from labctl.emulator.api import Ctx, handler
 from labctl.emulator.build import instance_path, plan_instance
 from labctl.emulator.errors import ApiError, already_exists, invalid_field
@@ -136,7 +137,7 @@ def bulk_insert(ctx: Ctx) -> dict[str, Any]:
         f"zones/{zone}",
         "bulkInsert",
         target,
-        catalog.stable_id("zone", zone),
+        emu_catalog.stable_id("zone", zone),
         seconds,
         error=error,
         group_id=group_id,

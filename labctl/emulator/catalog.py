@@ -1,97 +1,11 @@
-"""The read-only catalog: regions, zones, machine types, accelerator types and public images."""
+"""Emulator-only catalog: public images and the API JSON of zones, regions and types."""
 
 from __future__ import annotations
 
 import zlib
 from typing import Any
 
-# Region -> its zones. A realistic subset of Compute Engine's locations.
-REGIONS: dict[str, list[str]] = {
-    "us-central1": ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"],
-    "us-east1": ["us-east1-b", "us-east1-c", "us-east1-d"],
-    "us-west1": ["us-west1-a", "us-west1-b", "us-west1-c"],
-    "europe-west1": ["europe-west1-b", "europe-west1-c", "europe-west1-d"],
-    "europe-west4": ["europe-west4-a", "europe-west4-b", "europe-west4-c"],
-    "asia-east1": ["asia-east1-a", "asia-east1-b", "asia-east1-c"],
-    "australia-southeast1": [
-        "australia-southeast1-a",
-        "australia-southeast1-b",
-        "australia-southeast1-c",
-    ],
-}
-
-ZONES: dict[str, str] = {zone: region for region, zones in REGIONS.items() for zone in zones}
-
-# name -> (guestCpus, memoryMb, isSharedCpu). Real N1 ratios: standard 3.75 GB/vCPU,
-# highmem 6.5 GB/vCPU, highcpu 0.9 GB/vCPU.
-MACHINE_TYPES: dict[str, tuple[int, int, bool]] = {}
-for _cpus in (1, 2, 4, 8, 16, 32, 64, 96):
-    MACHINE_TYPES[f"n1-standard-{_cpus}"] = (_cpus, 3840 * _cpus, False)
-for _cpus in (2, 4, 8, 16, 32, 64, 96):
-    MACHINE_TYPES[f"n1-highmem-{_cpus}"] = (_cpus, 6656 * _cpus, False)
-    MACHINE_TYPES[f"n1-highcpu-{_cpus}"] = (_cpus, int(_cpus * 921.6), False)
-for _cpus in (2, 4, 8, 16, 32):
-    MACHINE_TYPES[f"e2-standard-{_cpus}"] = (_cpus, 4096 * _cpus, False)
-MACHINE_TYPES["e2-micro"] = (2, 1024, True)
-MACHINE_TYPES["e2-small"] = (2, 2048, True)
-MACHINE_TYPES["e2-medium"] = (2, 4096, True)
-
-# Only N1 machine types accept attached GPUs (P100, T4, V100).
-GPU_MACHINE_FAMILIES = ("n1-",)
-
-P100_ZONES = [
-    "asia-east1-a",
-    "asia-east1-c",
-    "australia-southeast1-b",
-    "europe-west1-b",
-    "europe-west1-d",
-    "europe-west4-a",
-    "us-central1-c",
-    "us-central1-f",
-    "us-east1-b",
-    "us-east1-c",
-    "us-west1-a",
-    "us-west1-b",
-]
-T4_ZONES = [
-    "asia-east1-a",
-    "asia-east1-c",
-    "australia-southeast1-a",
-    "australia-southeast1-c",
-    "europe-west1-b",
-    "europe-west1-c",
-    "europe-west1-d",
-    "europe-west4-a",
-    "europe-west4-b",
-    "europe-west4-c",
-    "us-central1-a",
-    "us-central1-b",
-    "us-central1-c",
-    "us-central1-f",
-    "us-east1-c",
-    "us-east1-d",
-    "us-west1-a",
-    "us-west1-b",
-]
-V100_ZONES = [
-    "asia-east1-c",
-    "europe-west4-a",
-    "europe-west4-b",
-    "europe-west4-c",
-    "us-central1-a",
-    "us-central1-b",
-    "us-central1-c",
-    "us-central1-f",
-    "us-west1-a",
-    "us-west1-b",
-]
-
-# accelerator -> (description, maximumCardsPerInstance, zones, quota metric suffix)
-ACCELERATORS: dict[str, tuple[str, int, list[str], str]] = {
-    "nvidia-tesla-p100": ("NVIDIA Tesla P100", 4, P100_ZONES, "P100"),
-    "nvidia-tesla-t4": ("NVIDIA T4", 4, T4_ZONES, "T4"),
-    "nvidia-tesla-v100": ("NVIDIA V100", 8, V100_ZONES, "V100"),
-}
+from labctl.catalog import ACCELERATORS, MACHINE_TYPES, REGIONS, ZONES
 
 # image project -> [(family, image name, diskSizeGb, description)]
 IMAGES: dict[str, list[tuple[str, str, int, str]]] = {
@@ -136,10 +50,6 @@ def stable_id(*parts: str) -> str:
     """A decimal uint64-style id that is the same on every run for the same name."""
     key = "/".join(parts).encode()
     return str((zlib.crc32(key) << 20) + zlib.adler32(key) % (1 << 20) + 1000)
-
-
-def region_of(zone: str) -> str | None:
-    return ZONES.get(zone)
 
 
 def zone_resource(project: str, zone: str) -> dict[str, Any]:
@@ -199,15 +109,6 @@ def machine_type_resource(project: str, zone: str, name: str) -> dict[str, Any]:
     return res
 
 
-def accelerator_zones(accelerator: str) -> list[str]:
-    entry = ACCELERATORS.get(accelerator)
-    return list(entry[2]) if entry else []
-
-
-def accelerators_in_zone(zone: str) -> list[str]:
-    return [name for name, entry in ACCELERATORS.items() if zone in entry[2]]
-
-
 def accelerator_type_resource(project: str, zone: str, name: str) -> dict[str, Any]:
     desc, max_cards, _zones, _metric = ACCELERATORS[name]
     return {
@@ -220,12 +121,6 @@ def accelerator_type_resource(project: str, zone: str, name: str) -> dict[str, A
         "selfLink": f"@/projects/{project}/zones/{zone}/acceleratorTypes/{name}",
         "maximumCardsPerInstance": max_cards,
     }
-
-
-def gpu_quota_metric(accelerator: str, preemptible: bool = False) -> str:
-    """``NVIDIA_P100_GPUS`` or ``PREEMPTIBLE_NVIDIA_P100_GPUS``."""
-    suffix = ACCELERATORS[accelerator][3] if accelerator in ACCELERATORS else "UNKNOWN"
-    return f"{'PREEMPTIBLE_' if preemptible else ''}NVIDIA_{suffix}_GPUS"
 
 
 def find_image(project: str, name: str) -> tuple[str, str, int, str] | None:

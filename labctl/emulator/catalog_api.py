@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from labctl.emulator import catalog, operations, quotas
+from labctl import catalog
+from labctl.emulator import catalog as emu_catalog
+from labctl.emulator import operations, quotas
 from labctl.emulator.api import Ctx, handler
 from labctl.emulator.errors import ApiError, not_found
 from labctl.emulator.listing import aggregated_response, list_response
@@ -50,7 +52,7 @@ def get_region(ctx: Ctx) -> dict[str, Any]:
     region = ctx.params["region"]
     if region not in catalog.REGIONS:
         raise not_found(f"projects/{ctx.project}/regions/{region}")
-    return catalog.region_resource(
+    return emu_catalog.region_resource(
         ctx.project, region, quotas.region_quotas(ctx.state, ctx.faults, ctx.project, region)
     )
 
@@ -58,7 +60,7 @@ def get_region(ctx: Ctx) -> dict[str, Any]:
 @handler("compute.regions.list")
 def list_regions(ctx: Ctx) -> dict[str, Any]:
     items = [
-        catalog.region_resource(
+        emu_catalog.region_resource(
             ctx.project, r, quotas.region_quotas(ctx.state, ctx.faults, ctx.project, r)
         )
         for r in catalog.REGIONS
@@ -77,12 +79,12 @@ def get_zone(ctx: Ctx) -> dict[str, Any]:
     zone = ctx.params["zone"]
     if zone not in catalog.ZONES:
         raise not_found(f"projects/{ctx.project}/zones/{zone}")
-    return catalog.zone_resource(ctx.project, zone)
+    return emu_catalog.zone_resource(ctx.project, zone)
 
 
 @handler("compute.zones.list")
 def list_zones(ctx: Ctx) -> dict[str, Any]:
-    items = [catalog.zone_resource(ctx.project, z) for z in catalog.ZONES]
+    items = [emu_catalog.zone_resource(ctx.project, z) for z in catalog.ZONES]
     return list_response(
         "compute#zoneList", f"projects/{ctx.project}/zones", ctx.render(items), ctx.query, ctx.base
     )
@@ -93,13 +95,13 @@ def get_machine_type(ctx: Ctx) -> dict[str, Any]:
     zone, name = ctx.zone(), ctx.params["machineType"]
     if name not in catalog.MACHINE_TYPES:
         raise not_found(f"projects/{ctx.project}/zones/{zone}/machineTypes/{name}")
-    return catalog.machine_type_resource(ctx.project, zone, name)
+    return emu_catalog.machine_type_resource(ctx.project, zone, name)
 
 
 @handler("compute.machineTypes.list")
 def list_machine_types(ctx: Ctx) -> dict[str, Any]:
     zone = ctx.zone()
-    items = [catalog.machine_type_resource(ctx.project, zone, n) for n in catalog.MACHINE_TYPES]
+    items = [emu_catalog.machine_type_resource(ctx.project, zone, n) for n in catalog.MACHINE_TYPES]
     return list_response(
         "compute#machineTypeList",
         f"projects/{ctx.project}/zones/{zone}/machineTypes",
@@ -113,7 +115,7 @@ def list_machine_types(ctx: Ctx) -> dict[str, Any]:
 def aggregated_machine_types(ctx: Ctx) -> dict[str, Any]:
     scopes = {
         f"zones/{z}": ctx.render(
-            [catalog.machine_type_resource(ctx.project, z, n) for n in catalog.MACHINE_TYPES]
+            [emu_catalog.machine_type_resource(ctx.project, z, n) for n in catalog.MACHINE_TYPES]
         )
         for z in catalog.ZONES
     }
@@ -132,13 +134,13 @@ def get_accelerator_type(ctx: Ctx) -> dict[str, Any]:
     zone, name = ctx.zone(), ctx.params["acceleratorType"]
     if name not in catalog.accelerators_in_zone(zone):
         raise not_found(f"projects/{ctx.project}/zones/{zone}/acceleratorTypes/{name}")
-    return catalog.accelerator_type_resource(ctx.project, zone, name)
+    return emu_catalog.accelerator_type_resource(ctx.project, zone, name)
 
 
 def _accelerators(ctx: Ctx, zone: str) -> list[dict[str, Any]]:
     return ctx.render(
         [
-            catalog.accelerator_type_resource(ctx.project, zone, n)
+            emu_catalog.accelerator_type_resource(ctx.project, zone, n)
             for n in catalog.accelerators_in_zone(zone)
         ]
     )
@@ -171,23 +173,25 @@ def aggregated_accelerator_types(ctx: Ctx) -> dict[str, Any]:
 
 @handler("compute.images.get")
 def get_image(ctx: Ctx) -> dict[str, Any]:
-    entry = catalog.find_image(ctx.project, ctx.params["image"])
+    entry = emu_catalog.find_image(ctx.project, ctx.params["image"])
     if entry is None:
         raise not_found(f"projects/{ctx.project}/global/images/{ctx.params['image']}")
-    return catalog.image_resource(ctx.project, entry)
+    return emu_catalog.image_resource(ctx.project, entry)
 
 
 @handler("compute.images.getFromFamily")
 def get_image_from_family(ctx: Ctx) -> dict[str, Any]:
-    entry = catalog.find_image_family(ctx.project, ctx.params["family"])
+    entry = emu_catalog.find_image_family(ctx.project, ctx.params["family"])
     if entry is None:
         raise not_found(f"projects/{ctx.project}/global/images/family/{ctx.params['family']}")
-    return catalog.image_resource(ctx.project, entry)
+    return emu_catalog.image_resource(ctx.project, entry)
 
 
 @handler("compute.images.list")
 def list_images(ctx: Ctx) -> dict[str, Any]:
-    items = [catalog.image_resource(ctx.project, e) for e in catalog.IMAGES.get(ctx.project, [])]
+    items = [
+        emu_catalog.image_resource(ctx.project, e) for e in emu_catalog.IMAGES.get(ctx.project, [])
+    ]
     return list_response(
         "compute#imageList",
         f"projects/{ctx.project}/global/images",
@@ -200,10 +204,10 @@ def list_images(ctx: Ctx) -> dict[str, Any]:
 @handler("compute.imageFamilyViews.get")
 def get_image_family_view(ctx: Ctx) -> dict[str, Any]:
     """gcloud resolves an image family this way when it creates several VMs at once."""
-    entry = catalog.find_image_family(ctx.project, ctx.params["family"])
+    entry = emu_catalog.find_image_family(ctx.project, ctx.params["family"])
     if entry is None:
         raise not_found(
             f"projects/{ctx.project}/zones/{ctx.params['zone']}/imageFamilyViews/"
             f"{ctx.params['family']}"
         )
-    return {"image": catalog.image_resource(ctx.project, entry)}
+    return {"image": emu_catalog.image_resource(ctx.project, entry)}

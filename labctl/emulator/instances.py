@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from labctl.emulator import catalog, operations, quotas
+from labctl import catalog
+from labctl.emulator import operations, quotas
 from labctl.emulator.api import Ctx, handler, last
 from labctl.emulator.build import Plan, instance_path, plan_instance
 from labctl.emulator.errors import ApiError, bad_request, not_found

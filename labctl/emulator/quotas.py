@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from labctl.emulator import catalog
+from labctl import catalog
 from labctl.emulator.errors import ApiError
 from labctl.emulator.faults import Faults
 from labctl.emulator.state import State

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from labctl.emulator import catalog, operations
+from labctl import catalog
+from labctl.emulator import catalog as emu_catalog
+from labctl.emulator import operations
 from labctl.emulator.api import Ctx, handler, to_link
 from labctl.emulator.build import new_disk, resolve_image, zonal_ref
 from labctl.emulator.errors import ApiError, already_exists, invalid_field, not_found
@@ -278,8 +280,8 @@ def list_firewalls(ctx: Ctx) -> dict[str, Any]:
 def _default_network(project: str) -> dict[str, Any]:
     return {
         "kind": "compute#network",
-        "id": catalog.stable_id("network", project, "default"),
-        "creationTimestamp": catalog.CATALOG_TIMESTAMP,
+        "id": emu_catalog.stable_id("network", project, "default"),
+        "creationTimestamp": emu_catalog.CATALOG_TIMESTAMP,
         "name": "default",
         "description": "Default network for the project",
         "autoCreateSubnetworks": True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labctl.emulator import catalog
+from labctl import catalog
 from labctl.emulator.api import last
 from labctl.emulator.faults import Faults
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from labctl.emulator import catalog  # the same zones, machine types and GPUs as the emulator
+from labctl import catalog  # the same zones, machine types and GPUs as the emulator
 from labctl.errors import (
     AlreadyExists,
     InvalidInput,

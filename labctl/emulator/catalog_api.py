@@ -7,9 +7,9 @@ from typing import Any
 
 from labctl import catalog
 from labctl.emulator import catalog as emu_catalog
-from labctl.emulator import operations, quotas
+from labctl.emulator import fingerprints, operations, quotas
 from labctl.emulator.api import Ctx, handler
-from labctl.emulator.errors import ApiError, not_found
+from labctl.emulator.errors import not_found
 from labctl.emulator.listing import aggregated_response, list_response
 from labctl.emulator.state import fingerprint
 
@@ -24,12 +24,9 @@ def get_project(ctx: Ctx) -> dict[str, Any]:
 @handler("compute.projects.setCommonInstanceMetadata")
 def set_common_metadata(ctx: Ctx) -> dict[str, Any]:
     current = ctx.proj["commonInstanceMetadata"]
-    if ctx.body.get("fingerprint") != current["fingerprint"]:
-        raise ApiError(
-            412,
-            "Supplied fingerprint does not match current metadata fingerprint.",
-            "conditionNotMet",
-        )
+    fingerprints.require(
+        ctx.body.get("fingerprint"), current["fingerprint"], fingerprints.METADATA_CHANGED
+    )
     items = list(ctx.body.get("items") or [])
     ctx.proj["commonInstanceMetadata"] = {
         "kind": "compute#metadata",

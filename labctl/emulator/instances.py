@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from labctl import catalog
-from labctl.emulator import operations, quotas
+from labctl.emulator import fingerprints, operations, quotas
 from labctl.emulator.api import Ctx, handler, last
 from labctl.emulator.build import Plan, instance_path, plan_instance
 from labctl.emulator.errors import ApiError, bad_request, not_found
@@ -297,12 +297,9 @@ def start(ctx: Ctx) -> dict[str, Any]:
 @handler("compute.instances.setMetadata")
 def set_metadata(ctx: Ctx) -> dict[str, Any]:
     inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    if ctx.body.get("fingerprint") != inst["metadata"]["fingerprint"]:
-        raise ApiError(
-            412,
-            "Supplied fingerprint does not match current metadata fingerprint.",
-            "conditionNotMet",
-        )
+    fingerprints.require(
+        ctx.body.get("fingerprint"), inst["metadata"]["fingerprint"], fingerprints.METADATA_CHANGED
+    )
     items = list(ctx.body.get("items") or [])
     inst["metadata"] = {"kind": "compute#metadata", "items": items}
     inst["metadata"]["fingerprint"] = fingerprint([items, time.time()])
@@ -312,12 +309,9 @@ def set_metadata(ctx: Ctx) -> dict[str, Any]:
 @handler("compute.instances.setLabels")
 def set_labels(ctx: Ctx) -> dict[str, Any]:
     inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    if ctx.body.get("labelFingerprint") != inst["labelFingerprint"]:
-        raise ApiError(
-            412,
-            "Labels fingerprint either invalid or resource labels have changed",
-            "conditionNotMet",
-        )
+    fingerprints.require(
+        ctx.body.get("labelFingerprint"), inst["labelFingerprint"], fingerprints.LABELS_CHANGED
+    )
     inst["labels"] = dict(ctx.body.get("labels") or {})
     inst["labelFingerprint"] = fingerprint([inst["labels"], time.time()])
     return _lifecycle_op(ctx, "setLabels", inst)
@@ -326,10 +320,9 @@ def set_labels(ctx: Ctx) -> dict[str, Any]:
 @handler("compute.instances.setTags")
 def set_tags(ctx: Ctx) -> dict[str, Any]:
     inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    if ctx.body.get("fingerprint") != inst["tags"].get("fingerprint"):
-        raise ApiError(
-            412, "Supplied fingerprint does not match current tags fingerprint.", "conditionNotMet"
-        )
+    fingerprints.require(
+        ctx.body.get("fingerprint"), inst["tags"].get("fingerprint"), fingerprints.TAGS_CHANGED
+    )
     items = list(ctx.body.get("items") or [])
     inst["tags"] = {"items": items, "fingerprint": fingerprint([items, time.time()])}
     return _lifecycle_op(ctx, "setTags", inst)

@@ -7,7 +7,7 @@ from typing import Any
 
 from labctl import catalog
 from labctl.emulator import catalog as emu_catalog
-from labctl.emulator import operations
+from labctl.emulator import fingerprints, operations
 from labctl.emulator.api import Ctx, handler, to_link
 from labctl.emulator.build import new_disk, resolve_image, zonal_ref
 from labctl.emulator.errors import ApiError, already_exists, invalid_field, not_found
@@ -84,12 +84,9 @@ def delete_disk(ctx: Ctx) -> dict[str, Any]:
 def set_disk_labels(ctx: Ctx) -> dict[str, Any]:
     zone = ctx.zone()
     disk = _disk(ctx, zone, ctx.params["resource"])
-    if ctx.body.get("labelFingerprint") != disk["labelFingerprint"]:
-        raise ApiError(
-            412,
-            "Labels fingerprint either invalid or resource labels have changed",
-            "conditionNotMet",
-        )
+    fingerprints.require(
+        ctx.body.get("labelFingerprint"), disk["labelFingerprint"], fingerprints.LABELS_CHANGED
+    )
     disk["labels"] = dict(ctx.body.get("labels") or {})
     disk["labelFingerprint"] = fingerprint([disk["labels"], time.time()])
     return _op(ctx, f"zones/{zone}", "setLabels", disk["selfLink"], disk["id"])

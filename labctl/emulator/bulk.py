@@ -13,8 +13,7 @@ from labctl.emulator.api import Ctx, handler
 from labctl.emulator.build import instance_path, plan_instance
 from labctl.emulator.errors import ApiError, already_exists, invalid_field
 from labctl.emulator.instances import commit_instance
-from labctl.emulator.listing import aggregated_response, list_response
-from labctl.emulator.resources import zonal_scopes
+from labctl.emulator.listing import aggregated_response, list_response, zonal_scopes
 from labctl.emulator.state import LINK, new_id
 from labctl.emulator.stockouts import stockout_error
 

@@ -181,6 +181,35 @@ class Emulator:
             set_guest_attribute(state, project, zone, instance, path, value)
             state.save()
 
+    def age(
+        self,
+        kind: str,
+        name: str,
+        *,
+        project: str = "demo",
+        zone: str | None = None,
+        region: str | None = None,
+        days: float = 0,
+        hours: float = 0,
+        minutes: float = 0,
+    ) -> dict[str, Any]:
+        """Move every timestamp of a resource into the past (tests of age thresholds).
+
+        ``kind``: instance, disk (``zone=``), address, resource_policy (``region=``), snapshot,
+        firewall. Returns the resource as a GET would, after lazy checks (maxRunDuration) ran.
+        """
+        from labctl.emulator.aging import age
+
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60
+        state = self._svc().state
+        with state.lock:
+            state.tick()
+            resource = age(state, project, kind, name, seconds, zone=zone, region=region)
+            state.tick()  # e.g. an instance now past its maxRunDuration stops
+            state.save()
+            state.changed.notify_all()
+            return dict(render(resource, self.compute_url))
+
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of the raw state (for debugging and tests)."""
         return self._svc().state.snapshot()
@@ -202,6 +231,18 @@ class Emulator:
             )
             return {"ok": True}
 
+        def age(body: dict[str, Any]) -> dict[str, Any]:
+            return self.age(
+                str(body["kind"]),
+                str(body["name"]),
+                project=str(body.get("project", "demo")),
+                zone=body.get("zone"),
+                region=body.get("region"),
+                days=float(body.get("days", 0)),
+                hours=float(body.get("hours", 0)),
+                minutes=float(body.get("minutes", 0)),
+            )
+
         def clear(_body: dict[str, Any]) -> dict[str, Any]:
             self.clear_requests()
             return {"ok": True}
@@ -219,6 +260,7 @@ class Emulator:
                 "POST reset": reset,
                 "POST preempt": lambda b: self.preempt(b["project"], b["zone"], b["instance"]),
                 "PUT guest-attributes": guest_attributes,
+                "POST age": age,
                 "GET health": lambda _b: {"ok": True, "compute_url": self.compute_url},
             }
         )

@@ -63,3 +63,15 @@ def invalid_field(field: str, value: object, why: str) -> ApiError:
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message, "badRequest")
+
+
+def in_use(kind: str, path: str, user: str) -> ApiError:
+    """400 for deleting (or attaching) something another resource uses, in Compute's wording.
+
+    ``kind`` is Compute's resource type word: ``disk``, ``address``, ``resource_policy``.
+    """
+    return ApiError(
+        400,
+        f"The {kind} resource '{path}' is already being used by '{user}'",
+        "resourceInUseByAnotherResource",
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from labctl import catalog
 from labctl.emulator import fingerprints, operations, quotas
 from labctl.emulator.api import Ctx, handler, last
-from labctl.emulator.build import Plan, instance_path, plan_instance
+from labctl.emulator.build import Plan, instance_path, plan_instance, run_deadline
 from labctl.emulator.errors import ApiError, bad_request, not_found
 from labctl.emulator.state import State, fingerprint, timestamp
 from labctl.emulator.stockouts import stockout_error
@@ -68,9 +68,12 @@ def register_effects(state: State) -> None:
         if new_status == "RUNNING":
             inst["lastStartTimestamp"] = timestamp()
             _set_nat_ips(state, inst, True)
+            deadline = run_deadline(inst)
+            if deadline is not None:
+                scheduling = inst.setdefault("resourceStatus", {}).setdefault("scheduling", {})
+                scheduling["terminationTimestamp"] = timestamp(deadline)
         elif new_status == "TERMINATED":
-            inst["lastStopTimestamp"] = timestamp()
-            _set_nat_ips(state, inst, False)
+            mark_stopped(state, inst)
 
     def delete(project: str, key: str, gen: int) -> None:
         proj = state.project(project)
@@ -86,8 +89,7 @@ def register_effects(state: State) -> None:
             if att.get("autoDelete"):
                 del proj["_disks"][disk_key]
             else:
-                disk["users"] = [u for u in disk.get("users", []) if u != inst["selfLink"]]
-                disk["lastDetachTimestamp"] = timestamp()
+                release(disk, inst["selfLink"])
         for addr in proj["_addresses"].values():
             if inst["selfLink"] in addr.get("users", []):
                 addr["users"] = [u for u in addr["users"] if u != inst["selfLink"]]
@@ -101,7 +103,22 @@ def register_effects(state: State) -> None:
     state.handlers["instance_delete"] = delete
 
 
-def _bump(inst: dict[str, Any]) -> int:
+def mark_stopped(state: State, inst: dict[str, Any], at: float | None = None) -> None:
+    """What reaching TERMINATED changes besides the status."""
+    inst["status"] = "TERMINATED"
+    inst["lastStopTimestamp"] = timestamp(at)
+    _set_nat_ips(state, inst, False)
+    # "The terminationTimestamp is removed whenever the VM is stopped" (gcloud's help).
+    (inst.get("resourceStatus") or {}).get("scheduling", {}).pop("terminationTimestamp", None)
+
+
+def release(disk: dict[str, Any], user: str) -> None:
+    """``user`` no longer uses ``disk`` (detached, or its instance was deleted)."""
+    disk["users"] = [u for u in disk.get("users", []) if u != user]
+    disk["lastDetachTimestamp"] = timestamp()
+
+
+def bump(inst: dict[str, Any]) -> int:
     inst["_gen"] = int(inst.get("_gen", 0)) + 1
     return int(inst["_gen"])
 
@@ -224,7 +241,7 @@ def delete(ctx: Ctx) -> dict[str, Any]:
             "resourceInUseByAnotherResource",
         )
     now = time.time()
-    gen = _bump(inst)
+    gen = bump(inst)
     if inst["status"] != "TERMINATED":
         inst["status"] = "STOPPING"
     ctx.state.schedule(
@@ -249,7 +266,7 @@ def stop(ctx: Ctx) -> dict[str, Any]:
 def stop_instance(
     state: State, project: str, zone: str, inst: dict[str, Any], seconds: float
 ) -> None:
-    gen = _bump(inst)
+    gen = bump(inst)
     inst["status"] = "STOPPING"
     state.schedule(
         time.time() + seconds,
@@ -273,6 +290,12 @@ def start(ctx: Ctx) -> dict[str, Any]:
         )
     if inst["status"] != "TERMINATED":
         return _lifecycle_op(ctx, "start", inst)
+    termination_time = (inst.get("scheduling") or {}).get("terminationTime")
+    deadline = run_deadline(inst)
+    if termination_time and deadline is not None and deadline <= time.time():
+        raise bad_request(
+            f"The instance cannot be started: its terminationTime '{termination_time}' has passed."
+        )
     quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst))
     machine, acc = _machine_and_accels(inst)
     if ctx.faults.stocked_out(zone, acc, machine):
@@ -280,7 +303,7 @@ def start(ctx: Ctx) -> dict[str, Any]:
             ctx.faults, ctx.project, zone, machine, inst.get("guestAccelerators") or []
         )
         return _lifecycle_op(ctx, "start", inst, err)
-    gen = _bump(inst)
+    gen = bump(inst)
     inst["status"] = "STAGING"
     key = f"{zone}/{inst['name']}"
     ctx.state.schedule(
@@ -382,7 +405,7 @@ def preempt(state: State, project: str, zone: str, name: str) -> dict[str, Any]:
         raise bad_request(f"Instance '{name}' is not a Spot or preemptible VM.")
     now = time.time()
     key = f"{zone}/{name}"
-    gen = _bump(inst)
+    gen = bump(inst)
     op = operations.new_operation(
         state,
         project,

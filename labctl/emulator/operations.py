@@ -161,3 +161,10 @@ def list_operations(ctx: Ctx) -> dict[str, Any]:
         ctx.query,
         ctx.base,
     )
+
+
+def scoped_op(ctx: Ctx, scope: str, kind: str, target: str, target_id: str) -> dict[str, Any]:
+    """An operation of this request's project, lasting the configured operation time."""
+    return new_operation(
+        ctx.state, ctx.project, scope, kind, target, target_id, ctx.faults.operation_seconds
+    )

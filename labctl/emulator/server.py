@@ -43,12 +43,27 @@ class ComputeService:
 
     def __init__(self, state: State, faults: Faults) -> None:
         # Importing the handler modules registers them in api.HANDLERS.
-        from labctl.emulator import bulk, catalog_api, operations, resources  # noqa: F401
+        from labctl.emulator import (  # noqa: F401
+            addresses,
+            bulk,
+            catalog_api,
+            disks,
+            firewalls,
+            operations,
+        )
         from labctl.emulator.instances import register_effects
+        from labctl.emulator.runtime import register_sweep
 
         self.state = state
         self.faults = faults
         register_effects(state)
+        register_sweep(state)
+
+        def default_rules(project: str, proj: dict[str, Any]) -> None:
+            names = faults.default_firewall_rules(sorted(firewalls.DEFAULT_RULES))
+            firewalls.add_default_rules(proj, project, names)
+
+        state.on_new_project.append(default_rules)
         self._log_lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self.admin_hooks: dict[str, Callable[[dict[str, Any]], Any]] = {}

@@ -70,11 +70,12 @@ def test_gcloud_course_workflow(emulator: Emulator, tmp_path: Path) -> None:
         "compute", "firewall-rules", "create", "labctl-allow-iap-ssh", "--allow=tcp:22",
         "--source-ranges=35.235.240.0/20",
     )  # fmt: skip
-    rules = g.json("compute", "firewall-rules", "list")
-    assert [(r["name"], r["sourceRanges"]) for r in rules] == [
-        ("labctl-allow-iap-ssh", ["35.235.240.0/20"])
-    ]
-    g.run("compute", "firewall-rules", "delete", "labctl-allow-iap-ssh")
+    rules = {r["name"]: r for r in g.json("compute", "firewall-rules", "list")}
+    assert rules["labctl-allow-iap-ssh"]["sourceRanges"] == ["35.235.240.0/20"]
+    assert rules["default-allow-ssh"]["sourceRanges"] == ["0.0.0.0/0"]  # a new project's
+    g.run("compute", "firewall-rules", "delete", "labctl-allow-iap-ssh", "default-allow-ssh")
+    left = {r["name"] for r in g.json("compute", "firewall-rules", "list")}
+    assert "default-allow-ssh" not in left and "labctl-allow-iap-ssh" not in left
 
     g.run("compute", "instances", "delete", "vm-alice", f"--zone={ZONE}")
     remaining = emulator.snapshot()["demo"]["_instances"]

@@ -174,7 +174,7 @@ class Emulator:
         self, project: str, zone: str, instance: str, path: str, value: str
     ) -> None:
         """Set ``NAMESPACE/KEY`` as the VM's guest agent would (e.g. ``hostkeys/ssh-ed25519``)."""
-        from labctl.emulator.instances import set_guest_attribute
+        from labctl.emulator.instance_settings import set_guest_attribute
 
         state = self._svc().state
         with state.lock:

@@ -1,4 +1,4 @@
-"""Instances: insert, lifecycle (stop/start/delete/preempt), metadata, labels, guest attributes."""
+"""Instances: insert, get, and the lifecycle (stop/start/delete/preempt) with its effects."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 from labctl import catalog
-from labctl.emulator import fingerprints, operations, quotas
+from labctl.emulator import operations, quotas
 from labctl.emulator.api import Ctx, handler, last
 from labctl.emulator.build import Plan, instance_path, plan_instance, run_deadline
 from labctl.emulator.errors import ApiError, bad_request, not_found
-from labctl.emulator.state import State, fingerprint, timestamp
+from labctl.emulator.state import State, timestamp
 from labctl.emulator.stockouts import stockout_error
 
 # Ephemeral external IPs come from the three documentation ranges (RFC 5737).
@@ -213,7 +213,7 @@ def get(ctx: Ctx) -> dict[str, Any]:
     return get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
 
 
-def _lifecycle_op(
+def lifecycle_op(
     ctx: Ctx, kind: str, inst: dict[str, Any], error: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     zone = ctx.zone()
@@ -251,7 +251,7 @@ def delete(ctx: Ctx) -> dict[str, Any]:
         f"{zone}/{inst['name']}",
         gen,
     )
-    return _lifecycle_op(ctx, "delete", inst)
+    return lifecycle_op(ctx, "delete", inst)
 
 
 @handler("compute.instances.stop")
@@ -260,7 +260,7 @@ def stop(ctx: Ctx) -> dict[str, Any]:
     inst = get_instance(ctx.state, ctx.project, zone, ctx.params["instance"])
     if inst["status"] not in ("TERMINATED", "STOPPING"):
         stop_instance(ctx.state, ctx.project, zone, inst, ctx.faults.operation_seconds)
-    return _lifecycle_op(ctx, "stop", inst)
+    return lifecycle_op(ctx, "stop", inst)
 
 
 def stop_instance(
@@ -289,7 +289,7 @@ def start(ctx: Ctx) -> dict[str, Any]:
             "resourceNotReady",
         )
     if inst["status"] != "TERMINATED":
-        return _lifecycle_op(ctx, "start", inst)
+        return lifecycle_op(ctx, "start", inst)
     termination_time = (inst.get("scheduling") or {}).get("terminationTime")
     deadline = run_deadline(inst)
     if termination_time and deadline is not None and deadline <= time.time():
@@ -302,7 +302,7 @@ def start(ctx: Ctx) -> dict[str, Any]:
         err = stockout_error(
             ctx.faults, ctx.project, zone, machine, inst.get("guestAccelerators") or []
         )
-        return _lifecycle_op(ctx, "start", inst, err)
+        return lifecycle_op(ctx, "start", inst, err)
     gen = bump(inst)
     inst["status"] = "STAGING"
     key = f"{zone}/{inst['name']}"
@@ -314,87 +314,7 @@ def start(ctx: Ctx) -> dict[str, Any]:
         gen,
         "RUNNING",
     )
-    return _lifecycle_op(ctx, "start", inst)
-
-
-@handler("compute.instances.setMetadata")
-def set_metadata(ctx: Ctx) -> dict[str, Any]:
-    inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    fingerprints.require(
-        ctx.body.get("fingerprint"), inst["metadata"]["fingerprint"], fingerprints.METADATA_CHANGED
-    )
-    items = list(ctx.body.get("items") or [])
-    inst["metadata"] = {"kind": "compute#metadata", "items": items}
-    inst["metadata"]["fingerprint"] = fingerprint([items, time.time()])
-    return _lifecycle_op(ctx, "setMetadata", inst)
-
-
-@handler("compute.instances.setLabels")
-def set_labels(ctx: Ctx) -> dict[str, Any]:
-    inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    fingerprints.require(
-        ctx.body.get("labelFingerprint"), inst["labelFingerprint"], fingerprints.LABELS_CHANGED
-    )
-    inst["labels"] = dict(ctx.body.get("labels") or {})
-    inst["labelFingerprint"] = fingerprint([inst["labels"], time.time()])
-    return _lifecycle_op(ctx, "setLabels", inst)
-
-
-@handler("compute.instances.setTags")
-def set_tags(ctx: Ctx) -> dict[str, Any]:
-    inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    fingerprints.require(
-        ctx.body.get("fingerprint"), inst["tags"].get("fingerprint"), fingerprints.TAGS_CHANGED
-    )
-    items = list(ctx.body.get("items") or [])
-    inst["tags"] = {"items": items, "fingerprint": fingerprint([items, time.time()])}
-    return _lifecycle_op(ctx, "setTags", inst)
-
-
-@handler("compute.instances.getGuestAttributes")
-def get_guest_attributes(ctx: Ctx) -> dict[str, Any]:
-    zone = ctx.zone()
-    inst = get_instance(ctx.state, ctx.project, zone, ctx.params["instance"])
-    attrs = ctx.proj["_guestAttributes"].get(f"{zone}/{inst['name']}", {})
-    out: dict[str, Any] = {
-        "kind": "compute#guestAttributes",
-        "selfLink": f"{inst['selfLink']}/guestAttributes",
-    }
-    key = ctx.query.get("variableKey")
-    if key:
-        namespace, _, name = key.partition("/")
-        if name not in attrs.get(namespace, {}):
-            raise ApiError(
-                404, f"The resource '{key}' of type 'Guest Attribute' was not found.", "notFound"
-            )
-        out.update(variableKey=key, variableValue=attrs[namespace][name])
-        return out
-    query_path = ctx.query.get("queryPath", "")
-    namespace = query_path.split("/", 1)[0]
-    items = [
-        {"namespace": ns, "key": k, "value": v}
-        for ns in sorted(attrs)
-        if not namespace or ns == namespace
-        for k, v in sorted(attrs[ns].items())
-    ]
-    if not items:
-        raise ApiError(
-            404, f"The resource '{query_path}' of type 'Guest Attribute' was not found.", "notFound"
-        )
-    out.update(queryPath=query_path, queryValue={"items": items})
-    return out
-
-
-def set_guest_attribute(
-    state: State, project: str, zone: str, instance: str, path: str, value: str
-) -> None:
-    """What a VM does with PUT .../guest-attributes/NAMESPACE/KEY on its metadata server."""
-    get_instance(state, project, zone, instance)
-    namespace, _, key = path.partition("/")
-    if not namespace or not key:
-        raise bad_request("guest attribute path must be NAMESPACE/KEY")
-    attrs = state.project(project)["_guestAttributes"].setdefault(f"{zone}/{instance}", {})
-    attrs.setdefault(namespace, {})[key] = value
+    return lifecycle_op(ctx, "start", inst)
 
 
 def preempt(state: State, project: str, zone: str, name: str) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class ComputeService:
             catalog_api,
             disks,
             firewalls,
+            instance_settings,
             operations,
         )
         from labctl.emulator.instances import register_effects

@@ -66,6 +66,10 @@ def delete_disk(ctx: Ctx) -> dict[str, Any]:
     disk = find_disk(ctx, zone, ctx.params["disk"])
     if disk.get("users"):
         raise in_use("disk", disk["selfLink"][len(LINK) :], disk["users"][0][len(LINK) :])
+    for snap in ctx.proj["_snapshots"].values():
+        if snap["status"] == "CREATING" and snap["sourceDiskId"] == disk["id"]:
+            # A snapshot being taken uses its disk until it is READY (or FAILED).
+            raise in_use("disk", disk["selfLink"][len(LINK) :], snap["selfLink"][len(LINK) :])
     del ctx.proj["_disks"][f"{zone}/{disk['name']}"]
     return scoped_op(ctx, f"zones/{zone}", "delete", disk["selfLink"], disk["id"])
 

@@ -165,7 +165,6 @@ class Emulator:
             state.tick()
             op = preempt(state, project, zone, instance)
             state.save()
-            state.changed.notify_all()
             from labctl.emulator.operations import view
 
             return dict(render(view(op), self.compute_url))
@@ -207,7 +206,6 @@ class Emulator:
             resource = age(state, project, kind, name, seconds, zone=zone, region=region)
             state.tick()  # e.g. an instance now past its maxRunDuration stops
             state.save()
-            state.changed.notify_all()
             return dict(render(resource, self.compute_url))
 
     def snapshot(self) -> dict[str, Any]:

@@ -51,6 +51,7 @@ class ComputeService:
             firewalls,
             instance_settings,
             operations,
+            snapshots,
         )
         from labctl.emulator.instances import register_effects
         from labctl.emulator.runtime import register_sweep
@@ -59,6 +60,7 @@ class ComputeService:
         self.faults = faults
         register_effects(state)
         register_sweep(state)
+        snapshots.register_effects(state)
 
         def default_rules(project: str, proj: dict[str, Any]) -> None:
             names = faults.default_firewall_rules(sorted(firewalls.DEFAULT_RULES))
@@ -158,7 +160,6 @@ class ComputeService:
             if mutating:
                 self.state.tick()  # zero-second operations finish now
                 self.state.save()
-                self.state.changed.notify_all()
             if isinstance(result, dict) and "_start" in result:
                 from labctl.emulator.operations import view
 
@@ -265,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
 class ComputeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 512  # many concurrent clients (benchmarks) must not see refusals
+    request_queue_size = 2048  # a class of 1,000 VMs waited on at once must not see refusals
 
 
 def make_server(service: ComputeService, port: int) -> ComputeHTTPServer:

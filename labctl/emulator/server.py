@@ -49,6 +49,7 @@ class ComputeService:
             catalog_api,
             disks,
             firewalls,
+            iam,
             instance_settings,
             operations,
             snapshots,

@@ -8,7 +8,7 @@ from typing import Any
 
 from labctl import catalog
 from labctl.emulator import catalog as emu_catalog
-from labctl.emulator import quotas
+from labctl.emulator import policies, quotas
 from labctl.emulator.api import last, to_link
 from labctl.emulator.errors import ApiError, already_exists, invalid_field, not_found
 from labctl.emulator.state import LINK, State, fingerprint, new_id, parse_timestamp, timestamp
@@ -229,6 +229,10 @@ def plan_instance(state: State, project: str, zone: str, body: dict[str, Any]) -
         selfLink=inst_link,
         satisfiesPzi=False,
     )
+    if body.get("resourcePolicies"):
+        inst["resourcePolicies"] = policies.resolve(
+            proj, project, region, list(body["resourcePolicies"]), []
+        )
     if accelerators:
         inst["guestAccelerators"] = accelerators
     else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from labctl.emulator import fingerprints
-from labctl.emulator.api import Ctx, handler
+from labctl import catalog
+from labctl.emulator import fingerprints, policies
+from labctl.emulator.api import Ctx, handler, to_link
 from labctl.emulator.errors import ApiError, bad_request
 from labctl.emulator.instances import get_instance, lifecycle_op
 from labctl.emulator.state import State, fingerprint, new_id
@@ -43,6 +44,33 @@ def set_tags(ctx: Ctx) -> dict[str, Any]:
     items = list(ctx.body.get("items") or [])
     inst["tags"] = {"items": items, "fingerprint": fingerprint([items, new_id()])}
     return lifecycle_op(ctx, "setTags", inst)
+
+
+@handler("compute.instances.addResourcePolicies")
+def add_resource_policies(ctx: Ctx) -> dict[str, Any]:
+    zone = ctx.zone()
+    inst = get_instance(ctx.state, ctx.project, zone, ctx.params["instance"])
+    urls = list(ctx.body.get("resourcePolicies") or [])
+    inst["resourcePolicies"] = policies.resolve(
+        ctx.proj, ctx.project, catalog.ZONES[zone], urls, inst.get("resourcePolicies") or []
+    )
+    return lifecycle_op(ctx, "addResourcePolicies", inst)
+
+
+@handler("compute.instances.removeResourcePolicies")
+def remove_resource_policies(ctx: Ctx) -> dict[str, Any]:
+    zone = ctx.zone()
+    inst = get_instance(ctx.state, ctx.project, zone, ctx.params["instance"])
+    gone = {
+        to_link(url, ctx.project, f"resource.resourcePolicies[{i}]")
+        for i, url in enumerate(ctx.body.get("resourcePolicies") or [])
+    }
+    kept = [link for link in inst.get("resourcePolicies") or [] if link not in gone]
+    if kept:
+        inst["resourcePolicies"] = kept
+    else:
+        inst.pop("resourcePolicies", None)
+    return lifecycle_op(ctx, "removeResourcePolicies", inst)
 
 
 @handler("compute.instances.getGuestAttributes")

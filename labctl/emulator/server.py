@@ -52,6 +52,7 @@ class ComputeService:
             iam,
             instance_settings,
             operations,
+            policies,
             snapshots,
         )
         from labctl.emulator.instances import register_effects

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labctl.emulator import fingerprints
+from labctl.emulator import fingerprints, quotas
 from labctl.emulator.api import Ctx, handler
 from labctl.emulator.errors import ApiError, already_exists, in_use, not_found
 from labctl.emulator.listing import aggregated_response, list_response, regional_scopes
@@ -35,6 +35,7 @@ def insert_address(ctx: Ctx) -> dict[str, Any]:
     path = f"projects/{ctx.project}/regions/{region}/addresses/{name}"
     if key in ctx.proj["_addresses"]:
         raise already_exists(path)
+    quotas.check_one(ctx.state, ctx.faults, ctx.project, "STATIC_ADDRESSES", region)
     addr = dict(body)
     labels = dict(body.get("labels") or {})
     addr.update(

@@ -102,7 +102,7 @@ def bulk_insert(ctx: Ctx) -> dict[str, Any]:
     plans = [
         plan_instance(ctx.state, ctx.project, zone, _instance_body(props, n, zone)) for n in names
     ]
-    demand = quotas.demand_of(plans[0].inst)
+    demand = quotas.demand_of(plans[0].inst, plans[0].new_disks)
     demand.instances = len(plans)
     quotas.check(ctx.state, ctx.faults, ctx.project, zone, demand)
     now, seconds = time.time(), ctx.faults.operation_seconds

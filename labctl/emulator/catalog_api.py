@@ -7,7 +7,7 @@ from typing import Any
 
 from labctl import catalog
 from labctl.emulator import catalog as emu_catalog
-from labctl.emulator import fingerprints, operations, quotas
+from labctl.emulator import fingerprints, operations, quota_view
 from labctl.emulator.api import Ctx, handler
 from labctl.emulator.errors import not_found
 from labctl.emulator.listing import aggregated_response, list_response
@@ -17,7 +17,7 @@ from labctl.emulator.state import fingerprint
 @handler("compute.projects.get")
 def get_project(ctx: Ctx) -> dict[str, Any]:
     out = dict(ctx.proj)
-    out["quotas"] = quotas.project_quotas(ctx.state, ctx.faults, ctx.project)
+    out["quotas"] = quota_view.project_quotas(ctx.state, ctx.faults, ctx.project)
     return out
 
 
@@ -50,18 +50,14 @@ def get_region(ctx: Ctx) -> dict[str, Any]:
     if region not in catalog.REGIONS:
         raise not_found(f"projects/{ctx.project}/regions/{region}")
     return emu_catalog.region_resource(
-        ctx.project, region, quotas.region_quotas(ctx.state, ctx.faults, ctx.project, region)
+        ctx.project, region, quota_view.region_quotas(ctx.state, ctx.faults, ctx.project, region)
     )
 
 
 @handler("compute.regions.list")
 def list_regions(ctx: Ctx) -> dict[str, Any]:
-    items = [
-        emu_catalog.region_resource(
-            ctx.project, r, quotas.region_quotas(ctx.state, ctx.faults, ctx.project, r)
-        )
-        for r in catalog.REGIONS
-    ]
+    by_region = quota_view.all_region_quotas(ctx.state, ctx.faults, ctx.project)
+    items = [emu_catalog.region_resource(ctx.project, r, by_region[r]) for r in catalog.REGIONS]
     return list_response(
         "compute#regionList",
         f"projects/{ctx.project}/regions",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from labctl.emulator import fingerprints
+from labctl import catalog
+from labctl.emulator import fingerprints, quotas
 from labctl.emulator.api import Ctx, handler, last, to_link
 from labctl.emulator.build import new_disk, resolve_image, zonal_ref
 from labctl.emulator.errors import already_exists, in_use, invalid_field, not_found
@@ -47,6 +48,8 @@ def insert_disk(ctx: Ctx) -> dict[str, Any]:
         body.get("type") or "pd-standard", ctx.project, zone, "diskTypes", "resource.type"
     )
     disk = new_disk(ctx.project, zone, name, size, type_name, image_project, image)
+    metric = quotas.disk_metric(type_name)
+    quotas.check_one(ctx.state, ctx.faults, ctx.project, metric, catalog.ZONES[zone], size)
     disk["labels"] = dict(body.get("labels") or {})
     disk["labelFingerprint"] = fingerprint(disk["labels"])
     if body.get("description"):

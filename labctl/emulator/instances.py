@@ -173,7 +173,7 @@ def insert(ctx: Ctx) -> dict[str, Any]:
 def create_planned(ctx: Ctx, zone: str, plan: Plan, group_id: str | None = None) -> dict[str, Any]:
     """Quota check (synchronous 403), stockout (failed operation), else store the instance."""
     inst = plan.inst
-    quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst))
+    quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst, plan.new_disks))
     now = time.time()
     seconds = ctx.faults.operation_seconds
     machine, acc = _machine_and_accels(inst)
@@ -296,7 +296,7 @@ def start(ctx: Ctx) -> dict[str, Any]:
         raise bad_request(
             f"The instance cannot be started: its terminationTime '{termination_time}' has passed."
         )
-    quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst))
+    quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst), starting=True)
     machine, acc = _machine_and_accels(inst)
     if ctx.faults.stocked_out(zone, acc, machine):
         err = stockout_error(

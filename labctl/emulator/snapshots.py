@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from labctl import catalog
-from labctl.emulator import fingerprints, operations
+from labctl.emulator import fingerprints, operations, quotas
 from labctl.emulator.api import Ctx, handler, to_link
 from labctl.emulator.disks import find_disk
 from labctl.emulator.errors import already_exists, invalid_field, not_found
@@ -63,6 +63,7 @@ def _create(ctx: Ctx, zone: str, disk: dict[str, Any], scope: str) -> dict[str, 
     path = f"projects/{ctx.project}/global/snapshots/{name}"
     if name in ctx.proj["_snapshots"]:
         raise already_exists(path)
+    quotas.check_one(ctx.state, ctx.faults, ctx.project, "SNAPSHOTS", None)
     region = catalog.ZONES[zone]
     locations = body.get("storageLocations") or [_MULTI_REGION[region.split("-", 1)[0]]]
     share = _USED_SHARE_IMAGE if disk.get("sourceImage") else _USED_SHARE_BLANK

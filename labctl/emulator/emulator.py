@@ -143,7 +143,7 @@ class Emulator:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Compute requests received so far: ``{method, path, query, body, time}``."""
+        """Compute and Cloud Billing requests so far: ``{method, path, query, body, time}``."""
         return self._svc().requests()
 
     def clear_requests(self) -> None:
@@ -271,8 +271,11 @@ def emulator_env(
 
     gcloud wants an access token even for a plain-http endpoint; any token in a file will do.
     """
+    root = compute_url.split("compute/v1/", 1)[0]  # http://127.0.0.1:PORT/
     env = {
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": compute_url,
+        # gcloud's [api_endpoint_overrides] cloudbilling property; billing.py serves it.
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBILLING": root,
         "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token_file),
         "CLOUDSDK_CORE_PROJECT": project,
         "GOOGLE_CLOUD_PROJECT": project,

@@ -8,10 +8,10 @@ from typing import Any
 
 from labctl import catalog
 from labctl.emulator import catalog as emu_catalog
-from labctl.emulator import quotas
+from labctl.emulator import policies, quotas
 from labctl.emulator.api import last, to_link
 from labctl.emulator.errors import ApiError, already_exists, invalid_field, not_found
-from labctl.emulator.state import LINK, State, fingerprint, new_id, timestamp
+from labctl.emulator.state import LINK, State, fingerprint, new_id, parse_timestamp, timestamp
 
 
 def instance_path(project: str, zone: str, name: str) -> str:
@@ -84,6 +84,7 @@ def _scheduling(body: dict[str, Any], has_gpu: bool) -> dict[str, Any]:
         sched.setdefault("automaticRestart", True)
         sched.setdefault("preemptible", False)
         sched.setdefault("provisioningModel", "STANDARD")
+    _run_limits(sched)
     if has_gpu and sched["onHostMaintenance"] != "TERMINATE":
         raise invalid_field(
             "resource.scheduling.onHostMaintenance",
@@ -91,6 +92,48 @@ def _scheduling(body: dict[str, Any], has_gpu: bool) -> dict[str, Any]:
             "Instances with guest accelerators do not support live migration.",
         )
     return sched
+
+
+def _run_limits(sched: dict[str, Any]) -> None:
+    """Check ``maxRunDuration`` / ``terminationTime``; either makes the VM stop or go away."""
+    field = "resource.scheduling"
+    duration = sched.get("maxRunDuration")
+    if duration is not None:
+        seconds = int(duration.get("seconds") or 0) + int(duration.get("nanos") or 0) / 1e9
+        if seconds <= 0:
+            raise invalid_field(f"{field}.maxRunDuration", duration, "Must be positive.")
+    if sched.get("terminationTime"):
+        try:
+            parse_timestamp(sched["terminationTime"])
+        except ValueError as exc:
+            raise invalid_field(
+                f"{field}.terminationTime", sched["terminationTime"], "Must be RFC 3339."
+            ) from exc
+        if duration is not None:
+            raise invalid_field(
+                f"{field}.terminationTime",
+                sched["terminationTime"],
+                "maxRunDuration and terminationTime are mutually exclusive.",
+            )
+    if duration is not None or sched.get("terminationTime"):
+        # Compute's docs always pair them; STOP is what a Spot VM defaults to as well.
+        sched.setdefault("instanceTerminationAction", "STOP")
+
+
+def run_deadline(inst: dict[str, Any]) -> float | None:
+    """When a RUNNING instance must be stopped or deleted (``terminationTimestamp``), if ever.
+
+    ``maxRunDuration`` counts from the last time the VM entered RUNNING; ``terminationTime``
+    is absolute.
+    """
+    sched = inst.get("scheduling") or {}
+    if sched.get("terminationTime"):
+        return parse_timestamp(sched["terminationTime"])
+    duration = sched.get("maxRunDuration")
+    if duration is None or not inst.get("lastStartTimestamp"):
+        return None
+    seconds = int(duration.get("seconds") or 0) + int(duration.get("nanos") or 0) / 1e9
+    return parse_timestamp(inst["lastStartTimestamp"]) + seconds
 
 
 def _accelerators(
@@ -186,6 +229,10 @@ def plan_instance(state: State, project: str, zone: str, body: dict[str, Any]) -
         selfLink=inst_link,
         satisfiesPzi=False,
     )
+    if body.get("resourcePolicies"):
+        inst["resourcePolicies"] = policies.resolve(
+            proj, project, region, list(body["resourcePolicies"]), []
+        )
     if accelerators:
         inst["guestAccelerators"] = accelerators
     else:

@@ -13,8 +13,7 @@ from labctl.emulator.api import Ctx, handler
 from labctl.emulator.build import instance_path, plan_instance
 from labctl.emulator.errors import ApiError, already_exists, invalid_field
 from labctl.emulator.instances import commit_instance
-from labctl.emulator.listing import aggregated_response, list_response
-from labctl.emulator.resources import zonal_scopes
+from labctl.emulator.listing import aggregated_response, list_response, zonal_scopes
 from labctl.emulator.state import LINK, new_id
 from labctl.emulator.stockouts import stockout_error
 
@@ -103,7 +102,7 @@ def bulk_insert(ctx: Ctx) -> dict[str, Any]:
     plans = [
         plan_instance(ctx.state, ctx.project, zone, _instance_body(props, n, zone)) for n in names
     ]
-    demand = quotas.demand_of(plans[0].inst)
+    demand = quotas.demand_of(plans[0].inst, plans[0].new_disks)
     demand.instances = len(plans)
     quotas.check(ctx.state, ctx.faults, ctx.project, zone, demand)
     now, seconds = time.time(), ctx.faults.operation_seconds

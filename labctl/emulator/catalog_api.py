@@ -7,9 +7,9 @@ from typing import Any
 
 from labctl import catalog
 from labctl.emulator import catalog as emu_catalog
-from labctl.emulator import operations, quotas
+from labctl.emulator import fingerprints, operations, quota_view
 from labctl.emulator.api import Ctx, handler
-from labctl.emulator.errors import ApiError, not_found
+from labctl.emulator.errors import not_found
 from labctl.emulator.listing import aggregated_response, list_response
 from labctl.emulator.state import fingerprint
 
@@ -17,19 +17,16 @@ from labctl.emulator.state import fingerprint
 @handler("compute.projects.get")
 def get_project(ctx: Ctx) -> dict[str, Any]:
     out = dict(ctx.proj)
-    out["quotas"] = quotas.project_quotas(ctx.state, ctx.faults, ctx.project)
+    out["quotas"] = quota_view.project_quotas(ctx.state, ctx.faults, ctx.project)
     return out
 
 
 @handler("compute.projects.setCommonInstanceMetadata")
 def set_common_metadata(ctx: Ctx) -> dict[str, Any]:
     current = ctx.proj["commonInstanceMetadata"]
-    if ctx.body.get("fingerprint") != current["fingerprint"]:
-        raise ApiError(
-            412,
-            "Supplied fingerprint does not match current metadata fingerprint.",
-            "conditionNotMet",
-        )
+    fingerprints.require(
+        ctx.body.get("fingerprint"), current["fingerprint"], fingerprints.METADATA_CHANGED
+    )
     items = list(ctx.body.get("items") or [])
     ctx.proj["commonInstanceMetadata"] = {
         "kind": "compute#metadata",
@@ -53,18 +50,14 @@ def get_region(ctx: Ctx) -> dict[str, Any]:
     if region not in catalog.REGIONS:
         raise not_found(f"projects/{ctx.project}/regions/{region}")
     return emu_catalog.region_resource(
-        ctx.project, region, quotas.region_quotas(ctx.state, ctx.faults, ctx.project, region)
+        ctx.project, region, quota_view.region_quotas(ctx.state, ctx.faults, ctx.project, region)
     )
 
 
 @handler("compute.regions.list")
 def list_regions(ctx: Ctx) -> dict[str, Any]:
-    items = [
-        emu_catalog.region_resource(
-            ctx.project, r, quotas.region_quotas(ctx.state, ctx.faults, ctx.project, r)
-        )
-        for r in catalog.REGIONS
-    ]
+    by_region = quota_view.all_region_quotas(ctx.state, ctx.faults, ctx.project)
+    items = [emu_catalog.region_resource(ctx.project, r, by_region[r]) for r in catalog.REGIONS]
     return list_response(
         "compute#regionList",
         f"projects/{ctx.project}/regions",

@@ -143,7 +143,7 @@ class Emulator:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Compute requests received so far: ``{method, path, query, body, time}``."""
+        """Compute and Cloud Billing requests so far: ``{method, path, query, body, time}``."""
         return self._svc().requests()
 
     def clear_requests(self) -> None:
@@ -165,7 +165,6 @@ class Emulator:
             state.tick()
             op = preempt(state, project, zone, instance)
             state.save()
-            state.changed.notify_all()
             from labctl.emulator.operations import view
 
             return dict(render(view(op), self.compute_url))
@@ -174,12 +173,40 @@ class Emulator:
         self, project: str, zone: str, instance: str, path: str, value: str
     ) -> None:
         """Set ``NAMESPACE/KEY`` as the VM's guest agent would (e.g. ``hostkeys/ssh-ed25519``)."""
-        from labctl.emulator.instances import set_guest_attribute
+        from labctl.emulator.instance_settings import set_guest_attribute
 
         state = self._svc().state
         with state.lock:
             set_guest_attribute(state, project, zone, instance, path, value)
             state.save()
+
+    def age(
+        self,
+        kind: str,
+        name: str,
+        *,
+        project: str = "labctl-demo",
+        zone: str | None = None,
+        region: str | None = None,
+        days: float = 0,
+        hours: float = 0,
+        minutes: float = 0,
+    ) -> dict[str, Any]:
+        """Move every timestamp of a resource into the past (tests of age thresholds).
+
+        ``kind``: instance, disk (``zone=``), address, resource_policy (``region=``), snapshot,
+        firewall. Returns the resource as a GET would, after lazy checks (maxRunDuration) ran.
+        """
+        from labctl.emulator.aging import age
+
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60
+        state = self._svc().state
+        with state.lock:
+            state.tick()
+            resource = age(state, project, kind, name, seconds, zone=zone, region=region)
+            state.tick()  # e.g. an instance now past its maxRunDuration stops
+            state.save()
+            return dict(render(resource, self.compute_url))
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of the raw state (for debugging and tests)."""
@@ -202,6 +229,18 @@ class Emulator:
             )
             return {"ok": True}
 
+        def age(body: dict[str, Any]) -> dict[str, Any]:
+            return self.age(
+                str(body["kind"]),
+                str(body["name"]),
+                project=str(body.get("project", "labctl-demo")),
+                zone=body.get("zone"),
+                region=body.get("region"),
+                days=float(body.get("days", 0)),
+                hours=float(body.get("hours", 0)),
+                minutes=float(body.get("minutes", 0)),
+            )
+
         def clear(_body: dict[str, Any]) -> dict[str, Any]:
             self.clear_requests()
             return {"ok": True}
@@ -219,6 +258,7 @@ class Emulator:
                 "POST reset": reset,
                 "POST preempt": lambda b: self.preempt(b["project"], b["zone"], b["instance"]),
                 "PUT guest-attributes": guest_attributes,
+                "POST age": age,
                 "GET health": lambda _b: {"ok": True, "compute_url": self.compute_url},
             }
         )
@@ -231,8 +271,11 @@ def emulator_env(
 
     gcloud wants an access token even for a plain-http endpoint; any token in a file will do.
     """
+    root = compute_url.split("compute/v1/", 1)[0]  # http://127.0.0.1:PORT/
     env = {
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": compute_url,
+        # gcloud's [api_endpoint_overrides] cloudbilling property; billing.py serves it.
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBILLING": root,
         "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token_file),
         "CLOUDSDK_CORE_PROJECT": project,
         "GOOGLE_CLOUD_PROJECT": project,

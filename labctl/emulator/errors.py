@@ -21,7 +21,8 @@ _DEFAULT_REASON = {
 class ApiError(Exception):
     """An error the emulator returns synchronously, as Compute does.
 
-    Body shape: ``{"error": {"code", "message", "errors": [{"domain", "reason", "message"}]}}``.
+    Body shape: ``{"error": {"code", "message", "errors": [{"domain", "reason", "message"}]}}``,
+    plus ``status`` and ``details`` where Google's front end adds them (a disabled API).
     """
 
     def __init__(
@@ -30,21 +31,30 @@ class ApiError(Exception):
         message: str,
         reason: str | None = None,
         domain: str = "global",
+        *,
+        status: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        extended_help: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.reason = reason or _DEFAULT_REASON.get(code, "error")
         self.domain = domain
+        self.status = status  # the google.rpc code name, e.g. PERMISSION_DENIED
+        self.details = details  # google.rpc detail messages (ErrorInfo, Help, ...)
+        self.extended_help = extended_help
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "errors": [{"domain": self.domain, "reason": self.reason, "message": self.message}],
-            }
-        }
+        entry = {"message": self.message, "domain": self.domain, "reason": self.reason}
+        if self.extended_help:
+            entry["extendedHelp"] = self.extended_help
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "errors": [entry]}
+        if self.status:
+            error["status"] = self.status
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
 
 
 def not_found(path: str) -> ApiError:
@@ -63,3 +73,15 @@ def invalid_field(field: str, value: object, why: str) -> ApiError:
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message, "badRequest")
+
+
+def in_use(kind: str, path: str, user: str) -> ApiError:
+    """400 for deleting (or attaching) something another resource uses, in Compute's wording.
+
+    ``kind`` is Compute's resource type word: ``disk``, ``address``, ``resource_policy``.
+    """
+    return ApiError(
+        400,
+        f"The {kind} resource '{path}' is already being used by '{user}'",
+        "resourceInUseByAnotherResource",
+    )

@@ -16,9 +16,12 @@ changed while the emulator runs. Every key is optional; an empty mapping means n
     quotas:                   # synchronous 403 quotaExceeded on insert/start/bulkInsert
       GPUS_ALL_REGIONS: 0     # upper-case keys are global metrics (GPUS_ALL_REGIONS,
                               # CPUS_ALL_REGIONS)
-      us-central1:            # region keys hold regional metrics
+      us-central1:            # region keys hold regional metrics; any metric name works
         NVIDIA_P100_GPUS: 0   # NVIDIA_<P100|T4|V100>_GPUS, PREEMPTIBLE_NVIDIA_<..>_GPUS,
-        CPUS: 24              # CPUS, PREEMPTIBLE_CPUS, INSTANCES
+        CPUS: 24              # CPUS, PREEMPTIBLE_CPUS, INSTANCES, IN_USE_ADDRESSES,
+                              # STATIC_ADDRESSES, DISKS_TOTAL_GB, ...
+      "*":                    # every region not listed by name
+        PREEMPTIBLE_NVIDIA_P100_GPUS: 0
     rate_limit:               # the next `count` requests get 403 rateLimitExceeded
       count: 3
       methods: [POST]         # optional: only these HTTP methods count
@@ -28,6 +31,17 @@ changed while the emulator runs. Every key is optional; an empty mapping means n
       methods: [POST]         # optional
       after_commit: false     # true: apply the request first, then answer 5xx (a lost
                               # response: the retry must reuse its requestId)
+    snapshot_failures:        # disks whose disks.createSnapshot operation ends in an error
+      - data-disk-1           # (the snapshot is left FAILED; the disk is untouched)
+    default_firewall_rules: false   # new projects' default network gets none of its four
+                              # default rules; or a list such as [default-allow-internal]
+                              # to keep only those (default: all four, as a new project has)
+    disabled_apis: [compute]  # every request to these APIs (compute, cloudbilling) answers
+                              # 403 accessNotConfigured / SERVICE_DISABLED
+    billing:                  # what GET /v1/projects/P/billingInfo reports
+      enabled: false          # billing disabled (the account is closed)
+      account: null           # no billing account at all (default: billingAccounts/
+                              # 000000-000000-000000)
 
 Stockouts without ``accelerator`` match any VM in the zone. The operation ends DONE with
 ``httpErrorStatusCode: 503`` and ``ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS``; its
@@ -35,10 +49,8 @@ Stockouts without ``accelerator`` match any VM in the zone. The operation ends D
 a VM without one, the other zones of the region) and are not stocked out themselves, as the
 real message does ("Consider trying your request in the us-central1-f zone(s)").
 
-Quota usage counts VMs that are not TERMINATED. As in Compute, Spot and preemptible VMs use
-``PREEMPTIBLE_*`` quotas when those are set, and the standard ones (``CPUS``,
-``NVIDIA_P100_GPUS``) otherwise; every GPU counts against ``GPUS_ALL_REGIONS``. Metrics not
-listed have generous limits.
+Quota usage counts VMs that are not TERMINATED (see ``labctl.emulator.quotas`` for the rules
+and the generous defaults of metrics that are not set here).
 """
 
 from __future__ import annotations
@@ -57,7 +69,12 @@ _KEYS = {
     "quotas",
     "rate_limit",
     "server_errors",
+    "snapshot_failures",
+    "default_firewall_rules",
+    "disabled_apis",
+    "billing",
 }
+APIS = ("compute", "cloudbilling")
 DEFAULT_WAIT_MAX_SECONDS = 2.0
 
 
@@ -109,7 +126,31 @@ def check_faults(data: Any) -> dict[str, Any]:
             not isinstance(spec, dict) or not isinstance(spec.get("count", 0), int)
         ):
             raise ValueError(f"{key} must be a mapping with an integer count")
+    _check_lists(data)
     return copy.deepcopy(data)
+
+
+def _check_lists(data: dict[str, Any]) -> None:
+    from labctl.emulator.firewalls import DEFAULT_RULES  # at call time: no import cycle
+
+    for key in ("snapshot_failures", "disabled_apis"):
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{key} must be a list of names")
+    unknown = set(data.get("disabled_apis") or []) - set(APIS)
+    if unknown:
+        raise ValueError(f"disabled_apis: unknown APIs {sorted(unknown)}; known: {list(APIS)}")
+    rules = data.get("default_firewall_rules", True)
+    if isinstance(rules, list):
+        if not set(rules) <= set(DEFAULT_RULES):
+            raise ValueError(f"default_firewall_rules: names must be among {sorted(DEFAULT_RULES)}")
+    elif not isinstance(rules, bool):
+        raise ValueError("default_firewall_rules must be true, false or a list of rule names")
+    billing = data.get("billing") or {}
+    if not isinstance(billing, dict) or set(billing) - {"enabled", "account"}:
+        raise ValueError("billing must be a mapping with enabled and/or account")
+    if not isinstance(billing.get("enabled", True), bool):
+        raise ValueError("billing.enabled must be true or false")
 
 
 class Faults:
@@ -189,7 +230,46 @@ class Faults:
             if region is None:
                 value = quotas.get(metric)
                 return float(value) if isinstance(value, int | float) else None
-            regional = quotas.get(region)
-            if isinstance(regional, dict) and metric in regional:
-                return float(regional[metric])
+            for key in (region, "*"):
+                regional = quotas.get(key)
+                if isinstance(regional, dict) and metric in regional:
+                    return float(regional[metric])
             return None
+
+    def quota_metrics(self, region: str | None) -> list[str]:
+        """Metrics configured for ``region`` (or globally): regions.get lists them too."""
+        with self._lock:
+            quotas = self._data.get("quotas") or {}
+            if region is None:
+                return [k for k, v in quotas.items() if isinstance(v, int | float)]
+            names: list[str] = []
+            for key in (region, "*"):
+                regional = quotas.get(key)
+                if isinstance(regional, dict):
+                    names += [m for m in regional if m not in names]
+            return names
+
+    def snapshot_fails(self, disk: str) -> bool:
+        with self._lock:
+            return disk in (self._data.get("snapshot_failures") or [])
+
+    def default_firewall_rules(self, known: list[str]) -> list[str]:
+        """Which of the default network's rules a new project gets."""
+        with self._lock:
+            rules = self._data.get("default_firewall_rules", True)
+        if rules is True:
+            return list(known)
+        return [r for r in known if rules and r in rules]
+
+    def api_disabled(self, api: str) -> bool:
+        with self._lock:
+            return api in (self._data.get("disabled_apis") or [])
+
+    def billing(self) -> tuple[bool, str | None]:
+        """(billing enabled, billing account name or None)."""
+        with self._lock:
+            spec = dict(self._data.get("billing") or {})
+        account = spec.get("account", "000000-000000-000000")
+        if account and not str(account).startswith("billingAccounts/"):
+            account = f"billingAccounts/{account}"
+        return bool(spec.get("enabled", True)) and bool(account), account or None

@@ -1,4 +1,4 @@
-"""Instances: insert, lifecycle (stop/start/delete/preempt), metadata, labels, guest attributes."""
+"""Instances: insert, get, and the lifecycle (stop/start/delete/preempt) with its effects."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 from labctl import catalog
 from labctl.emulator import operations, quotas
 from labctl.emulator.api import Ctx, handler, last
-from labctl.emulator.build import Plan, instance_path, plan_instance
+from labctl.emulator.build import Plan, instance_path, plan_instance, run_deadline
 from labctl.emulator.errors import ApiError, bad_request, not_found
-from labctl.emulator.state import State, fingerprint, timestamp
+from labctl.emulator.state import State, timestamp
 from labctl.emulator.stockouts import stockout_error
 
 # Ephemeral external IPs come from the three documentation ranges (RFC 5737).
@@ -68,9 +68,12 @@ def register_effects(state: State) -> None:
         if new_status == "RUNNING":
             inst["lastStartTimestamp"] = timestamp()
             _set_nat_ips(state, inst, True)
+            deadline = run_deadline(inst)
+            if deadline is not None:
+                scheduling = inst.setdefault("resourceStatus", {}).setdefault("scheduling", {})
+                scheduling["terminationTimestamp"] = timestamp(deadline)
         elif new_status == "TERMINATED":
-            inst["lastStopTimestamp"] = timestamp()
-            _set_nat_ips(state, inst, False)
+            mark_stopped(state, inst)
 
     def delete(project: str, key: str, gen: int) -> None:
         proj = state.project(project)
@@ -86,8 +89,7 @@ def register_effects(state: State) -> None:
             if att.get("autoDelete"):
                 del proj["_disks"][disk_key]
             else:
-                disk["users"] = [u for u in disk.get("users", []) if u != inst["selfLink"]]
-                disk["lastDetachTimestamp"] = timestamp()
+                release(disk, inst["selfLink"])
         for addr in proj["_addresses"].values():
             if inst["selfLink"] in addr.get("users", []):
                 addr["users"] = [u for u in addr["users"] if u != inst["selfLink"]]
@@ -101,7 +103,22 @@ def register_effects(state: State) -> None:
     state.handlers["instance_delete"] = delete
 
 
-def _bump(inst: dict[str, Any]) -> int:
+def mark_stopped(state: State, inst: dict[str, Any], at: float | None = None) -> None:
+    """What reaching TERMINATED changes besides the status."""
+    inst["status"] = "TERMINATED"
+    inst["lastStopTimestamp"] = timestamp(at)
+    _set_nat_ips(state, inst, False)
+    # "The terminationTimestamp is removed whenever the VM is stopped" (gcloud's help).
+    (inst.get("resourceStatus") or {}).get("scheduling", {}).pop("terminationTimestamp", None)
+
+
+def release(disk: dict[str, Any], user: str) -> None:
+    """``user`` no longer uses ``disk`` (detached, or its instance was deleted)."""
+    disk["users"] = [u for u in disk.get("users", []) if u != user]
+    disk["lastDetachTimestamp"] = timestamp()
+
+
+def bump(inst: dict[str, Any]) -> int:
     inst["_gen"] = int(inst.get("_gen", 0)) + 1
     return int(inst["_gen"])
 
@@ -156,7 +173,7 @@ def insert(ctx: Ctx) -> dict[str, Any]:
 def create_planned(ctx: Ctx, zone: str, plan: Plan, group_id: str | None = None) -> dict[str, Any]:
     """Quota check (synchronous 403), stockout (failed operation), else store the instance."""
     inst = plan.inst
-    quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst))
+    quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst, plan.new_disks))
     now = time.time()
     seconds = ctx.faults.operation_seconds
     machine, acc = _machine_and_accels(inst)
@@ -196,7 +213,7 @@ def get(ctx: Ctx) -> dict[str, Any]:
     return get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
 
 
-def _lifecycle_op(
+def lifecycle_op(
     ctx: Ctx, kind: str, inst: dict[str, Any], error: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     zone = ctx.zone()
@@ -224,7 +241,7 @@ def delete(ctx: Ctx) -> dict[str, Any]:
             "resourceInUseByAnotherResource",
         )
     now = time.time()
-    gen = _bump(inst)
+    gen = bump(inst)
     if inst["status"] != "TERMINATED":
         inst["status"] = "STOPPING"
     ctx.state.schedule(
@@ -234,7 +251,7 @@ def delete(ctx: Ctx) -> dict[str, Any]:
         f"{zone}/{inst['name']}",
         gen,
     )
-    return _lifecycle_op(ctx, "delete", inst)
+    return lifecycle_op(ctx, "delete", inst)
 
 
 @handler("compute.instances.stop")
@@ -243,13 +260,13 @@ def stop(ctx: Ctx) -> dict[str, Any]:
     inst = get_instance(ctx.state, ctx.project, zone, ctx.params["instance"])
     if inst["status"] not in ("TERMINATED", "STOPPING"):
         stop_instance(ctx.state, ctx.project, zone, inst, ctx.faults.operation_seconds)
-    return _lifecycle_op(ctx, "stop", inst)
+    return lifecycle_op(ctx, "stop", inst)
 
 
 def stop_instance(
     state: State, project: str, zone: str, inst: dict[str, Any], seconds: float
 ) -> None:
-    gen = _bump(inst)
+    gen = bump(inst)
     inst["status"] = "STOPPING"
     state.schedule(
         time.time() + seconds,
@@ -272,15 +289,21 @@ def start(ctx: Ctx) -> dict[str, Any]:
             "resourceNotReady",
         )
     if inst["status"] != "TERMINATED":
-        return _lifecycle_op(ctx, "start", inst)
-    quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst))
+        return lifecycle_op(ctx, "start", inst)
+    termination_time = (inst.get("scheduling") or {}).get("terminationTime")
+    deadline = run_deadline(inst)
+    if termination_time and deadline is not None and deadline <= time.time():
+        raise bad_request(
+            f"The instance cannot be started: its terminationTime '{termination_time}' has passed."
+        )
+    quotas.check(ctx.state, ctx.faults, ctx.project, zone, quotas.demand_of(inst), starting=True)
     machine, acc = _machine_and_accels(inst)
     if ctx.faults.stocked_out(zone, acc, machine):
         err = stockout_error(
             ctx.faults, ctx.project, zone, machine, inst.get("guestAccelerators") or []
         )
-        return _lifecycle_op(ctx, "start", inst, err)
-    gen = _bump(inst)
+        return lifecycle_op(ctx, "start", inst, err)
+    gen = bump(inst)
     inst["status"] = "STAGING"
     key = f"{zone}/{inst['name']}"
     ctx.state.schedule(
@@ -291,94 +314,7 @@ def start(ctx: Ctx) -> dict[str, Any]:
         gen,
         "RUNNING",
     )
-    return _lifecycle_op(ctx, "start", inst)
-
-
-@handler("compute.instances.setMetadata")
-def set_metadata(ctx: Ctx) -> dict[str, Any]:
-    inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    if ctx.body.get("fingerprint") != inst["metadata"]["fingerprint"]:
-        raise ApiError(
-            412,
-            "Supplied fingerprint does not match current metadata fingerprint.",
-            "conditionNotMet",
-        )
-    items = list(ctx.body.get("items") or [])
-    inst["metadata"] = {"kind": "compute#metadata", "items": items}
-    inst["metadata"]["fingerprint"] = fingerprint([items, time.time()])
-    return _lifecycle_op(ctx, "setMetadata", inst)
-
-
-@handler("compute.instances.setLabels")
-def set_labels(ctx: Ctx) -> dict[str, Any]:
-    inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    if ctx.body.get("labelFingerprint") != inst["labelFingerprint"]:
-        raise ApiError(
-            412,
-            "Labels fingerprint either invalid or resource labels have changed",
-            "conditionNotMet",
-        )
-    inst["labels"] = dict(ctx.body.get("labels") or {})
-    inst["labelFingerprint"] = fingerprint([inst["labels"], time.time()])
-    return _lifecycle_op(ctx, "setLabels", inst)
-
-
-@handler("compute.instances.setTags")
-def set_tags(ctx: Ctx) -> dict[str, Any]:
-    inst = get_instance(ctx.state, ctx.project, ctx.zone(), ctx.params["instance"])
-    if ctx.body.get("fingerprint") != inst["tags"].get("fingerprint"):
-        raise ApiError(
-            412, "Supplied fingerprint does not match current tags fingerprint.", "conditionNotMet"
-        )
-    items = list(ctx.body.get("items") or [])
-    inst["tags"] = {"items": items, "fingerprint": fingerprint([items, time.time()])}
-    return _lifecycle_op(ctx, "setTags", inst)
-
-
-@handler("compute.instances.getGuestAttributes")
-def get_guest_attributes(ctx: Ctx) -> dict[str, Any]:
-    zone = ctx.zone()
-    inst = get_instance(ctx.state, ctx.project, zone, ctx.params["instance"])
-    attrs = ctx.proj["_guestAttributes"].get(f"{zone}/{inst['name']}", {})
-    out: dict[str, Any] = {
-        "kind": "compute#guestAttributes",
-        "selfLink": f"{inst['selfLink']}/guestAttributes",
-    }
-    key = ctx.query.get("variableKey")
-    if key:
-        namespace, _, name = key.partition("/")
-        if name not in attrs.get(namespace, {}):
-            raise ApiError(
-                404, f"The resource '{key}' of type 'Guest Attribute' was not found.", "notFound"
-            )
-        out.update(variableKey=key, variableValue=attrs[namespace][name])
-        return out
-    query_path = ctx.query.get("queryPath", "")
-    namespace = query_path.split("/", 1)[0]
-    items = [
-        {"namespace": ns, "key": k, "value": v}
-        for ns in sorted(attrs)
-        if not namespace or ns == namespace
-        for k, v in sorted(attrs[ns].items())
-    ]
-    if not items:
-        raise ApiError(
-            404, f"The resource '{query_path}' of type 'Guest Attribute' was not found.", "notFound"
-        )
-    out.update(queryPath=query_path, queryValue={"items": items})
-    return out
-
-
-def set_guest_attribute(
-    state: State, project: str, zone: str, instance: str, path: str, value: str
-) -> None:
-    """What a VM does with PUT .../guest-attributes/NAMESPACE/KEY on its metadata server."""
-    get_instance(state, project, zone, instance)
-    namespace, _, key = path.partition("/")
-    if not namespace or not key:
-        raise bad_request("guest attribute path must be NAMESPACE/KEY")
-    attrs = state.project(project)["_guestAttributes"].setdefault(f"{zone}/{instance}", {})
-    attrs.setdefault(namespace, {})[key] = value
+    return lifecycle_op(ctx, "start", inst)
 
 
 def preempt(state: State, project: str, zone: str, name: str) -> dict[str, Any]:
@@ -389,7 +325,7 @@ def preempt(state: State, project: str, zone: str, name: str) -> dict[str, Any]:
         raise bad_request(f"Instance '{name}' is not a Spot or preemptible VM.")
     now = time.time()
     key = f"{zone}/{name}"
-    gen = _bump(inst)
+    gen = bump(inst)
     op = operations.new_operation(
         state,
         project,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from labctl import catalog
+from labctl.emulator.api import Ctx
 from labctl.emulator.errors import ApiError, invalid_field
 from labctl.emulator.filters import parse_filter
 
@@ -98,3 +100,19 @@ def aggregated_response(
     if end < len(flat):
         out["nextPageToken"] = _token(end)
     return out
+
+
+def zonal_scopes(ctx: Ctx, collection: str) -> dict[str, list[dict[str, Any]]]:
+    """Rendered items of a ``"zone/name"``-keyed collection, by ``zones/Z`` scope."""
+    scopes: dict[str, list[dict[str, Any]]] = {f"zones/{z}": [] for z in catalog.ZONES}
+    for key, item in ctx.proj[collection].items():
+        scopes[f"zones/{key.split('/', 1)[0]}"].append(item)
+    return {scope: ctx.render(items) for scope, items in scopes.items()}
+
+
+def regional_scopes(ctx: Ctx, collection: str) -> dict[str, list[dict[str, Any]]]:
+    """Rendered items of a ``"region/name"``-keyed collection, by ``regions/R`` scope."""
+    scopes: dict[str, list[dict[str, Any]]] = {f"regions/{r}": [] for r in catalog.REGIONS}
+    for key, item in ctx.proj[collection].items():
+        scopes[f"regions/{key.split('/', 1)[0]}"].append(item)
+    return {scope: ctx.render(items) for scope, items in scopes.items()}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from labctl import catalog
 from labctl.emulator.api import Ctx, handler
 from labctl.emulator.errors import not_found
-from labctl.emulator.listing import list_response
+from labctl.emulator.listing import aggregated_response, list_response
 from labctl.emulator.state import State, new_id, operation_name, render, timestamp
 
 OPERATION_USER = "labctl-emulator@example.com"
@@ -146,6 +147,28 @@ def delete_operation(ctx: Ctx) -> dict[str, Any]:
     return {}
 
 
+@handler("compute.globalOperations.aggregatedList")
+def aggregated_operations(ctx: Ctx) -> dict[str, Any]:
+    """Every operation of the project in one call: ``filter=status != DONE`` polls a class.
+
+    Each scope keeps its operations in creation order, as ``list`` does.
+    """
+    now = time.time()
+    scopes: dict[str, list[dict[str, Any]]] = {f"zones/{z}": [] for z in catalog.ZONES}
+    scopes.update({f"regions/{r}": [] for r in catalog.REGIONS})
+    scopes["global"] = []
+    for op in ctx.proj["_operations"].values():
+        scopes[op["_scope"]].append(render(view(op, now), ctx.base))
+    return aggregated_response(
+        "compute#operationAggregatedList",
+        f"projects/{ctx.project}/aggregated/operations",
+        "operations",
+        scopes,
+        ctx.query,
+        ctx.base,
+    )
+
+
 @handler(
     "compute.zoneOperations.list", "compute.regionOperations.list", "compute.globalOperations.list"
 )
@@ -160,4 +183,11 @@ def list_operations(ctx: Ctx) -> dict[str, Any]:
         items,
         ctx.query,
         ctx.base,
+    )
+
+
+def scoped_op(ctx: Ctx, scope: str, kind: str, target: str, target_id: str) -> dict[str, Any]:
+    """An operation of this request's project, lasting the configured operation time."""
+    return new_operation(
+        ctx.state, ctx.project, scope, kind, target, target_id, ctx.faults.operation_seconds
     )

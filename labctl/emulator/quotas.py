@@ -1,4 +1,22 @@
-"""Quota usage and limits: what project/region GETs report and what insert/start enforce."""
+"""Quota usage and limits, and the synchronous 403 ``quotaExceeded`` that inserts get.
+
+What counts (https://cloud.google.com/compute/resource-usage,
+https://cloud.google.com/compute/docs/instances/spot#quotas):
+
+- vCPUs and GPUs of VMs that are not TERMINATED (a stopped VM uses none), per region as
+  ``CPUS`` / ``NVIDIA_<X>_GPUS``. A Spot or preemptible VM uses ``PREEMPTIBLE_CPUS`` /
+  ``PREEMPTIBLE_NVIDIA_<X>_GPUS`` instead, unless that limit is 0 ("no preemptible quota"),
+  in which case it uses the standard ones. Every GPU also counts in ``GPUS_ALL_REGIONS`` and
+  every vCPU in ``CPUS_ALL_REGIONS``.
+- ``INSTANCES``: VMs that exist, stopped or not. ``IN_USE_ADDRESSES``: external IPs in use
+  (ephemeral ones of VMs that are not TERMINATED, and static ones IN_USE).
+  ``STATIC_ADDRESSES``: reserved regional addresses. ``DISKS_TOTAL_GB`` (pd-standard) and
+  ``SSD_TOTAL_GB`` (pd-balanced, pd-ssd): disk sizes. ``SNAPSHOTS`` (global): snapshots.
+
+Limits come from the ``quotas`` fault; anything not set there has a generous default
+(``DEFAULT_REGIONAL``, ``DEFAULT_GLOBAL``), enough for a class of 1,000 Spot n1-standard-8 VMs
+with a P100 each in one region. Raise a default by setting the metric in the fault.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +29,27 @@ from labctl.emulator.errors import ApiError
 from labctl.emulator.faults import Faults
 from labctl.emulator.state import State
 
-# Generous defaults so that only configured quotas ever fail (benchmarks create many VMs).
-DEFAULT_GLOBAL = {"CPUS_ALL_REGIONS": 100_000.0, "GPUS_ALL_REGIONS": 1_000.0}
-DEFAULT_REGIONAL = {"CPUS": 24_000.0, "INSTANCES": 100_000.0, "IN_USE_ADDRESSES": 1_000.0}
-DEFAULT_GPUS = 1_000.0
+DEFAULT_GLOBAL: dict[str, float] = {
+    "CPUS_ALL_REGIONS": 100_000.0,
+    "GPUS_ALL_REGIONS": 10_000.0,
+    "SNAPSHOTS": 100_000.0,
+    "FIREWALLS": 10_000.0,
+    "NETWORKS": 100.0,
+    "IMAGES": 10_000.0,
+}
+DEFAULT_REGIONAL: dict[str, float] = {
+    "CPUS": 50_000.0,
+    "PREEMPTIBLE_CPUS": 50_000.0,
+    "INSTANCES": 100_000.0,
+    "IN_USE_ADDRESSES": 10_000.0,
+    "STATIC_ADDRESSES": 10_000.0,
+    "DISKS_TOTAL_GB": 10_000_000.0,
+    "SSD_TOTAL_GB": 10_000_000.0,
+    "RESOURCE_POLICIES": 10_000.0,
+}
+DEFAULT_GPUS = 10_000.0  # NVIDIA_<X>_GPUS and PREEMPTIBLE_NVIDIA_<X>_GPUS
+DEFAULT_COMMITTED_GPUS = 0.0  # COMMITTED_NVIDIA_<X>_GPUS: no commitments
+_SSD_TYPES = ("pd-ssd", "pd-balanced", "pd-extreme", "hyperdisk-balanced")
 
 
 @dataclass
@@ -25,112 +60,161 @@ class Demand:
     gpus: dict[str, int] = field(default_factory=dict)  # accelerator name -> cards
     spot: bool = False
     instances: int = 1
-
-
-def demand_of(instance: dict[str, Any]) -> Demand:
-    mt = str(instance.get("machineType", "")).rsplit("/", 1)[-1]
-    cpus = catalog.MACHINE_TYPES.get(mt, (0, 0, False))[0]
-    gpus: Counter[str] = Counter()
-    for acc in instance.get("guestAccelerators") or []:
-        gpus[str(acc.get("acceleratorType", "")).rsplit("/", 1)[-1]] += int(
-            acc.get("acceleratorCount", 0)
-        )
-    return Demand(cpus, dict(gpus), is_spot(instance.get("scheduling") or {}))
+    external_ips: int = 0
+    disks_gb: dict[str, int] = field(default_factory=dict)  # DISKS_TOTAL_GB / SSD_TOTAL_GB
 
 
 def is_spot(scheduling: dict[str, Any]) -> bool:
     return bool(scheduling.get("preemptible")) or scheduling.get("provisioningModel") == "SPOT"
 
 
-def _limit(faults: Faults, metric: str, region: str | None) -> float:
+def disk_metric(disk_type: str) -> str:
+    return "SSD_TOTAL_GB" if disk_type.rsplit("/", 1)[-1] in _SSD_TYPES else "DISKS_TOTAL_GB"
+
+
+def demand_of(instance: dict[str, Any], new_disks: list[dict[str, Any]] | None = None) -> Demand:
+    """The instance's use while it runs; ``new_disks`` adds the disks an insert creates."""
+    mt = str(instance.get("machineType", "")).rsplit("/", 1)[-1]
+    gpus: Counter[str] = Counter()
+    for acc in instance.get("guestAccelerators") or []:
+        name = str(acc.get("acceleratorType", "")).rsplit("/", 1)[-1]
+        gpus[name] += int(acc.get("acceleratorCount", 0))
+    ips = sum(
+        1
+        for nic in instance.get("networkInterfaces") or []
+        for ac in nic.get("accessConfigs") or []
+        if not ac.get("_reserved")  # a static address is counted as the address itself
+    )
+    disks: Counter[str] = Counter()
+    for disk in new_disks or []:
+        disks[disk_metric(disk["type"])] += int(disk["sizeGb"])
+    return Demand(
+        cpus=catalog.MACHINE_TYPES.get(mt, (0, 0, False))[0],
+        gpus=dict(gpus),
+        spot=is_spot(instance.get("scheduling") or {}),
+        external_ips=ips,
+        disks_gb=dict(disks),
+    )
+
+
+def limit(faults: Faults, metric: str, region: str | None) -> float:
     configured = faults.quota_limit(metric, region)
     if configured is not None:
         return configured
     if region is None:
         return DEFAULT_GLOBAL.get(metric, DEFAULT_GPUS)
+    if metric.startswith("COMMITTED_"):
+        return DEFAULT_COMMITTED_GPUS
     return DEFAULT_REGIONAL.get(metric, DEFAULT_GPUS)
 
 
-def _metrics(d: Demand, region: str, faults: Faults) -> Counter[str]:
-    """The regional metrics a demand uses (Spot uses PREEMPTIBLE_* only where configured)."""
+def _running_metrics(d: Demand, region: str, faults: Faults) -> Counter[str]:
+    """Regional metrics of a running VM: Spot uses PREEMPTIBLE_* unless that limit is 0."""
     out: Counter[str] = Counter()
-    use_pre_cpus = d.spot and faults.quota_limit("PREEMPTIBLE_CPUS", region) is not None
-    out["PREEMPTIBLE_CPUS" if use_pre_cpus else "CPUS"] += d.cpus * d.instances
-    out["INSTANCES"] += d.instances
+    pre_cpus = d.spot and limit(faults, "PREEMPTIBLE_CPUS", region) > 0
+    out["PREEMPTIBLE_CPUS" if pre_cpus else "CPUS"] += d.cpus * d.instances
     for acc, cards in d.gpus.items():
         pre = catalog.gpu_quota_metric(acc, preemptible=True)
-        use_pre = d.spot and faults.quota_limit(pre, region) is not None
+        use_pre = d.spot and limit(faults, pre, region) > 0
         out[pre if use_pre else catalog.gpu_quota_metric(acc)] += cards * d.instances
+    out["IN_USE_ADDRESSES"] += d.external_ips * d.instances
     return out
+
+
+def _cached_demand(inst: dict[str, Any]) -> Demand:
+    # A VM's shape never changes in the emulator, so its demand is computed once.
+    cached = inst.get("_demand")
+    if cached is None:
+        d = demand_of(inst)
+        cached = inst["_demand"] = [d.cpus, d.gpus, d.spot, d.external_ips]
+    return Demand(cpus=cached[0], gpus=cached[1], spot=cached[2], external_ips=cached[3])
 
 
 def usage(
     state: State, faults: Faults, project: str
 ) -> tuple[Counter[str], dict[str, Counter[str]]]:
-    """(global usage, region -> regional usage) of VMs that are not TERMINATED."""
+    """(global usage, region -> regional usage) of everything the project has now."""
+    proj = state.project(project)
     glob: Counter[str] = Counter()
     regional: dict[str, Counter[str]] = {r: Counter() for r in catalog.REGIONS}
-    for key, inst in state.project(project)["_instances"].items():
-        if inst.get("status") == "TERMINATED":
-            continue
+    for key, inst in proj["_instances"].items():
         region = catalog.ZONES.get(key.split("/", 1)[0])
         if region is None:
             continue
-        d = demand_of(inst)
+        regional[region]["INSTANCES"] += 1
+        if inst.get("status") == "TERMINATED":
+            continue
+        d = _cached_demand(inst)
         glob["CPUS_ALL_REGIONS"] += d.cpus
         glob["GPUS_ALL_REGIONS"] += sum(d.gpus.values())
-        regional[region].update(_metrics(d, region, faults))
-    for addr in state.project(project)["_addresses"].values():
+        regional[region].update(_running_metrics(d, region, faults))
+    for key, addr in proj["_addresses"].items():
+        region = key.split("/", 1)[0]
+        regional[region]["STATIC_ADDRESSES"] += 1
         if addr.get("status") == "IN_USE":
-            regional[str(addr["region"]).rsplit("/", 1)[-1]]["IN_USE_ADDRESSES"] += 1
+            regional[region]["IN_USE_ADDRESSES"] += 1
+    for key, disk in proj["_disks"].items():
+        region = catalog.ZONES[key.split("/", 1)[0]]
+        regional[region][disk_metric(disk["type"])] += int(disk["sizeGb"])
+    for key in proj["_resourcePolicies"]:
+        regional[key.split("/", 1)[0]]["RESOURCE_POLICIES"] += 1
+    glob["SNAPSHOTS"] = len(proj["_snapshots"])
+    glob["FIREWALLS"] = len(proj["_firewalls"])
+    glob["NETWORKS"] = 1  # the default network
     return glob, regional
 
 
-def _error(metric: str, limit: float, region: str | None) -> ApiError:
+def _error(metric: str, lim: float, region: str | None) -> ApiError:
     where = f"in region {region}" if region else "globally"
     return ApiError(
         403,
-        f"Quota '{metric}' exceeded. Limit: {limit:.1f} {where}.",
+        f"Quota '{metric}' exceeded. Limit: {lim:.1f} {where}.",
         "quotaExceeded",
         "usageLimits",
     )
 
 
-def check(state: State, faults: Faults, project: str, zone: str, d: Demand) -> None:
-    """Raise 403 quotaExceeded if the demand would go over a limit."""
-    region = catalog.ZONES[zone]
-    glob, regional = usage(state, faults, project)
-    wanted_global = {
-        "GPUS_ALL_REGIONS": sum(d.gpus.values()) * d.instances,
-        "CPUS_ALL_REGIONS": d.cpus * d.instances,
-    }
-    for metric, amount in wanted_global.items():
-        limit = _limit(faults, metric, None)
-        if amount and glob[metric] + amount > limit:
-            raise _error(metric, limit, None)
-    wanted = _metrics(d, region, faults)
+def _check(
+    faults: Faults,
+    wanted: Counter[str],
+    used: Counter[str],
+    region: str | None,
+) -> None:
     # GPUs first: on a GPU VM that is the quota people run out of.
     for metric in sorted(wanted, key=lambda m: (not m.endswith("_GPUS"), m)):
-        limit = _limit(faults, metric, region)
-        if wanted[metric] and regional[region][metric] + wanted[metric] > limit:
-            raise _error(metric, limit, region)
+        lim = limit(faults, metric, region)
+        if wanted[metric] and used[metric] + wanted[metric] > lim:
+            raise _error(metric, lim, region)
 
 
-def region_quotas(state: State, faults: Faults, project: str, region: str) -> list[dict[str, Any]]:
-    """``regions.get`` quotas: CPUS, INSTANCES, addresses and every GPU metric."""
-    _glob, regional = usage(state, faults, project)
-    metrics = [*DEFAULT_REGIONAL, "PREEMPTIBLE_CPUS"]
-    for acc in catalog.ACCELERATORS:
-        metrics += [catalog.gpu_quota_metric(acc), catalog.gpu_quota_metric(acc, True)]
-    return [
-        {"metric": m, "limit": _limit(faults, m, region), "usage": float(regional[region][m])}
-        for m in metrics
-    ]
+def check(
+    state: State, faults: Faults, project: str, zone: str, d: Demand, starting: bool = False
+) -> None:
+    """Raise 403 quotaExceeded if the VMs of ``d`` would go over a limit.
+
+    ``starting``: a stopped VM starts; it exists already, so INSTANCES and disks do not grow.
+    """
+    region = catalog.ZONES[zone]
+    glob, regional = usage(state, faults, project)
+    wanted_global: Counter[str] = Counter(
+        {
+            "GPUS_ALL_REGIONS": sum(d.gpus.values()) * d.instances,
+            "CPUS_ALL_REGIONS": d.cpus * d.instances,
+        }
+    )
+    _check(faults, wanted_global, glob, None)
+    wanted = _running_metrics(d, region, faults)
+    if not starting:
+        wanted["INSTANCES"] += d.instances
+        for metric, gb in d.disks_gb.items():
+            wanted[metric] += gb * d.instances
+    _check(faults, wanted, regional[region], region)
 
 
-def project_quotas(state: State, faults: Faults, project: str) -> list[dict[str, Any]]:
-    glob, _regional = usage(state, faults, project)
-    return [
-        {"metric": m, "limit": _limit(faults, m, None), "usage": float(glob[m])}
-        for m in DEFAULT_GLOBAL
-    ]
+def check_one(
+    state: State, faults: Faults, project: str, metric: str, region: str | None, amount: int = 1
+) -> None:
+    """Raise 403 quotaExceeded if ``amount`` more of one metric would go over its limit."""
+    glob, regional = usage(state, faults, project)
+    used = glob if region is None else regional[region]
+    _check(faults, Counter({metric: amount}), used, region)

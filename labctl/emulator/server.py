@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 from labctl.emulator import validate
 from labctl.emulator.api import HANDLERS, Ctx
 from labctl.emulator.batch import BATCH_PATH, handle_batch
+from labctl.emulator.billing import PATH_RE as BILLING_PATH
+from labctl.emulator.billing import api_disabled_error, billing_info
 from labctl.emulator.errors import ApiError, bad_request
 from labctl.emulator.faults import Faults
 from labctl.emulator.state import State, render
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/compute/v1/"
 ADMIN = "/_emulator/"
+BILLING_PREFIX = "/v1/projects/"  # Cloud Billing v1, same port
 MAX_RECORDED = 10_000  # requests kept for tests and benchmarks
 MAX_BODY = 10 * 1024 * 1024
 
@@ -43,12 +46,32 @@ class ComputeService:
 
     def __init__(self, state: State, faults: Faults) -> None:
         # Importing the handler modules registers them in api.HANDLERS.
-        from labctl.emulator import bulk, catalog_api, operations, resources  # noqa: F401
+        from labctl.emulator import (  # noqa: F401
+            addresses,
+            bulk,
+            catalog_api,
+            disks,
+            firewalls,
+            iam,
+            instance_settings,
+            operations,
+            policies,
+            snapshots,
+        )
         from labctl.emulator.instances import register_effects
+        from labctl.emulator.runtime import register_sweep
 
         self.state = state
         self.faults = faults
         register_effects(state)
+        register_sweep(state)
+        snapshots.register_effects(state)
+
+        def default_rules(project: str, proj: dict[str, Any]) -> None:
+            names = faults.default_firewall_rules(sorted(firewalls.DEFAULT_RULES))
+            firewalls.add_default_rules(proj, project, names)
+
+        state.on_new_project.append(default_rules)
         self._log_lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self.admin_hooks: dict[str, Callable[[dict[str, Any]], Any]] = {}
@@ -83,9 +106,10 @@ class ComputeService:
         if latency:
             time.sleep(latency)  # outside the lock: concurrent requests overlap
         try:
+            if self.faults.api_disabled("compute"):
+                raise api_disabled_error("compute", self._project_number(rel_path))
             if self.faults.take_rate_limit(verb):
-                parts = rel_path.split("/")
-                number = self.state.project(parts[1])["id"] if len(parts) > 1 else "0"
+                number = self._project_number(rel_path)
                 raise ApiError(
                     403,
                     _RATE_LIMIT_MESSAGE.format(number=number),
@@ -101,6 +125,25 @@ class ComputeService:
             if server_error:
                 raise self._server_error(server_error)
             return 200, result
+        except ApiError as err:
+            return err.code, err.body()
+
+    def _project_number(self, rel_path: str) -> str:
+        parts = rel_path.split("/")
+        if len(parts) < 2 or parts[0] != "projects":
+            return "0"
+        with self.state.lock:
+            return str(self.state.project(parts[1])["id"])
+
+    def billing(self, verb: str, path: str) -> tuple[int, Any]:
+        """Serve ``GET /v1/projects/{project}/billingInfo`` (Cloud Billing v1)."""
+        m = BILLING_PATH.match(path)
+        self.record(verb, path, {}, None)
+        if m is None or verb != "GET":
+            return 404, ApiError(404, f"Not found: {path}", "notFound").body()
+        try:
+            number = self._project_number(f"projects/{m.group(1)}")
+            return 200, billing_info(self.faults, m.group(1), number)
         except ApiError as err:
             return err.code, err.body()
 
@@ -142,7 +185,6 @@ class ComputeService:
             if mutating:
                 self.state.tick()  # zero-second operations finish now
                 self.state.save()
-                self.state.changed.notify_all()
             if isinstance(result, dict) and "_start" in result:
                 from labctl.emulator.operations import view
 
@@ -214,6 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if url.path.startswith(ADMIN):
             status, payload = self.service.admin(self.command, url.path[len(ADMIN) :], raw)
+        elif url.path.startswith(BILLING_PREFIX):
+            status, payload = self.service.billing(self.command, url.path)
         elif url.path.startswith(PREFIX):
             try:
                 status, payload = self.service.handle(
@@ -249,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
 class ComputeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 512  # many concurrent clients (benchmarks) must not see refusals
+    request_queue_size = 2048  # a class of 1,000 VMs waited on at once must not see refusals
 
 
 def make_server(service: ComputeService, port: int) -> ComputeHTTPServer:

@@ -143,3 +143,13 @@ def test_request_id_sent_by_the_client_is_idempotent(emulator: Emulator) -> None
     inserts = [r for r in emulator.requests if r["method"] == "POST"]
     assert [r["query"]["requestId"] for r in inserts] == [rid, rid]
     assert inserts[0]["body"]["disks"][0]["initializeParams"]["diskSizeGb"] == "100"  # int64 as str
+
+
+def test_disabled_api_surfaces_service_disabled(emulator: Emulator) -> None:
+    instances, _ops = _clients(emulator)
+    emulator.set_faults({"disabled_apis": ["compute"]})
+    with pytest.raises(exceptions.Forbidden) as info:
+        instances.get(project=PROJECT, zone=ZONE, instance="vm-1")
+    assert info.value.reason == "SERVICE_DISABLED" and info.value.domain == "googleapis.com"
+    assert info.value.metadata["service"] == "compute.googleapis.com"
+    assert "Compute Engine API has not been used in project" in info.value.message

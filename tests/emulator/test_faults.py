@@ -64,16 +64,18 @@ def test_global_gpu_quota(api: Api, emulator: Emulator) -> None:
 
 def test_regional_quotas_count_running_vms(api: Api, emulator: Emulator) -> None:
     emulator.set_faults({"quotas": {"us-central1": {"NVIDIA_P100_GPUS": 1, "CPUS": 24}}})
-    assert api.post(INSTANCES, vm_body(name="a"))[0] == 200
-    status, err = api.post(INSTANCES, vm_body(name="b"))
+    assert api.post(INSTANCES, vm_body(name="a", spot=False))[0] == 200
+    status, err = api.post(INSTANCES, vm_body(name="b", spot=False))
     assert status == 403
     assert err["error"]["message"] == (
         "Quota 'NVIDIA_P100_GPUS' exceeded. Limit: 1.0 in region us-central1."
     )
     # Stopped VMs do not count.
     api.post(f"{INSTANCES}/a/stop")
-    assert api.post(INSTANCES, vm_body(name="b"))[0] == 200
-    status, err = api.post(INSTANCES, vm_body(name="c", machine="n1-standard-32", gpu=None))
+    assert api.post(INSTANCES, vm_body(name="b", spot=False))[0] == 200
+    status, err = api.post(
+        INSTANCES, vm_body(name="c", machine="n1-standard-32", gpu=None, spot=False)
+    )
     assert (
         status == 403 and "Quota 'CPUS' exceeded. Limit: 24.0 in region" in err["error"]["message"]
     )

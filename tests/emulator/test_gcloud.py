@@ -5,21 +5,12 @@ gcloud takes about a second per call, so one scenario covers the whole path.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from labctl.emulator import Emulator
-from tests._emulator_fixtures import gcloud_env
+from tests.emulator._gcloud import Gcloud, needs_gcloud
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed"),
-]
+pytestmark = needs_gcloud
 
 ZONE = "us-central1-c"
 DLVM = [
@@ -27,28 +18,6 @@ DLVM = [
     "--image-project=deeplearning-platform-release",
 ]
 P100 = ["--machine-type=n1-standard-8", "--accelerator=type=nvidia-tesla-p100,count=1"]
-
-
-class Gcloud:
-    def __init__(self, emu: Emulator, config_dir: Path) -> None:
-        self.env = gcloud_env(emu, config_dir)
-
-    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["gcloud", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-            # gcloud reports a failed aggregated list as a warning and still exits 0.
-            assert "WARNING" not in proc.stderr and "ERROR" not in proc.stderr, proc.stderr
-        return proc
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--format=json").stdout)
 
 
 def test_gcloud_course_workflow(emulator: Emulator, tmp_path: Path) -> None:
@@ -101,11 +70,12 @@ def test_gcloud_course_workflow(emulator: Emulator, tmp_path: Path) -> None:
         "compute", "firewall-rules", "create", "labctl-allow-iap-ssh", "--allow=tcp:22",
         "--source-ranges=35.235.240.0/20",
     )  # fmt: skip
-    rules = g.json("compute", "firewall-rules", "list")
-    assert [(r["name"], r["sourceRanges"]) for r in rules] == [
-        ("labctl-allow-iap-ssh", ["35.235.240.0/20"])
-    ]
-    g.run("compute", "firewall-rules", "delete", "labctl-allow-iap-ssh")
+    rules = {r["name"]: r for r in g.json("compute", "firewall-rules", "list")}
+    assert rules["labctl-allow-iap-ssh"]["sourceRanges"] == ["35.235.240.0/20"]
+    assert rules["default-allow-ssh"]["sourceRanges"] == ["0.0.0.0/0"]  # a new project's
+    g.run("compute", "firewall-rules", "delete", "labctl-allow-iap-ssh", "default-allow-ssh")
+    left = {r["name"] for r in g.json("compute", "firewall-rules", "list")}
+    assert "default-allow-ssh" not in left and "labctl-allow-iap-ssh" not in left
 
     g.run("compute", "instances", "delete", "vm-alice", f"--zone={ZONE}")
     remaining = emulator.snapshot()["labctl-demo"]["_instances"]

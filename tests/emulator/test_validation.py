@@ -90,8 +90,8 @@ def test_invalid_json_is_400(emulator: Emulator) -> None:
 
 def test_unknown_route_is_404_and_unimplemented_method_is_501(api: Api) -> None:
     assert api.get("projects/demo/nothing/here")[0] == 404
-    status, body = api.get("projects/demo/global/snapshots")
-    assert status == 501 and "compute.snapshots.list" in body["error"]["message"]
+    status, body = api.get("projects/demo/global/machineImages")
+    assert status == 501 and "compute.machineImages.list" in body["error"]["message"]
 
 
 def test_request_id_must_be_a_uuid(api: Api) -> None:

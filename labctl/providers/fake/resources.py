@@ -75,7 +75,9 @@ class FakeResources:
     # -- reads ------------------------------------------------------------------------------------
 
     def list_addresses(self) -> list[Address]:
-        return self._call("addresses.aggregatedList", lambda: sorted(self._addresses.values(), key=_key))
+        return self._call(
+            "addresses.aggregatedList", lambda: sorted(self._addresses.values(), key=_key)
+        )
 
     def list_snapshots(self) -> list[Snapshot]:
         return self._call("snapshots.list", lambda: sorted(self._snapshots.values(), key=_key))
@@ -109,8 +111,13 @@ class FakeResources:
                     self._failed[operation.name] = InvalidInput(f"snapshot of {disk} failed")
                     return operation
                 self._snapshots[name] = Snapshot(
-                    name, disk, source.size_gb, source.size_gb * 2**30 // 4, "READY",
-                    dict(labels), self.clock(),
+                    name,
+                    disk,
+                    source.size_gb,
+                    source.size_gb * 2**30 // 4,
+                    "READY",
+                    dict(labels),
+                    self.clock(),
                 )
                 return operation
 
@@ -182,7 +189,10 @@ class FakeResources:
     def delete_schedule(self, name: str, region: str) -> Operation:
         def delete() -> Operation:
             with self._lock:
-                if any(name in vm.resource_policies and vm.region == region for vm in self._vms.values()):
+                if any(
+                    name in vm.resource_policies and vm.region == region
+                    for vm in self._vms.values()
+                ):
                     raise InvalidInput(f"schedule {name} is still attached to VMs")
                 if self._schedules.pop((region, name), None) is None:
                     raise NotFound(f"schedule {name} not found", kind="schedule", name=name)
@@ -219,7 +229,8 @@ class FakeResources:
     def _quotas(self, region: str | None) -> list[Quota]:
         """Usage from running VMs; limits from faults.quotas (or plenty)."""
         running = [
-            vm for vm in self._vms.values()
+            vm
+            for vm in self._vms.values()
             if vm.state is VmState.RUNNING and (region is None or vm.region == region)
         ]
         usage: dict[str, float] = {}

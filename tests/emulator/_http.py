@@ -14,7 +14,7 @@ TIMEOUT = 10
 
 
 class Api:
-    """``api.post("projects/demo/zones/z/instances", body)`` -> ``(status, json)``."""
+    """``api.post("projects/labctl-demo/zones/z/instances", body)`` -> ``(status, json)``."""
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu

@@ -11,8 +11,8 @@ from labctl.emulator.errors import ApiError
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
-DISKS = f"projects/demo/zones/{ZONE}/disks"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
+DISKS = f"projects/labctl-demo/zones/{ZONE}/disks"
 
 
 def ts(value: str) -> datetime:
@@ -37,8 +37,8 @@ def test_age_shifts_every_timestamp_of_one_disk(api: Api, emulator: Emulator) ->
 
 
 def test_age_over_http(api: Api) -> None:
-    api.post("projects/demo/regions/us-central1/addresses", {"name": "ip-1"})
-    before = api.get("projects/demo/regions/us-central1/addresses/ip-1")[1]
+    api.post("projects/labctl-demo/regions/us-central1/addresses", {"name": "ip-1"})
+    before = api.get("projects/labctl-demo/regions/us-central1/addresses/ip-1")[1]
     status, aged = api.admin(
         "POST",
         "age",
@@ -55,9 +55,9 @@ def test_age_over_http(api: Api) -> None:
 
 
 def test_age_firewall_and_missing_resource(api: Api, emulator: Emulator) -> None:
-    before = api.get("projects/demo/global/firewalls/default-allow-ssh")[1]
+    before = api.get("projects/labctl-demo/global/firewalls/default-allow-ssh")[1]
     emulator.age("firewall", "default-allow-ssh", hours=5)
-    after = api.get("projects/demo/global/firewalls/default-allow-ssh")[1]
+    after = api.get("projects/labctl-demo/global/firewalls/default-allow-ssh")[1]
     assert ts(before["creationTimestamp"]) - ts(after["creationTimestamp"]) == timedelta(hours=5)
     with pytest.raises(ApiError):
         emulator.age("instance", "ghost", zone=ZONE, days=1)

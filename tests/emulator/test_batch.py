@@ -9,13 +9,13 @@ from tests.emulator._http import Api, vm_body
 
 
 def test_batch_runs_each_part(api: Api, emulator: Emulator) -> None:
-    api.post("projects/demo/zones/us-central1-c/instances", vm_body(name="a"))
+    api.post("projects/labctl-demo/zones/us-central1-c/instances", vm_body(name="a"))
     boundary = "===============123=="
     parts = []
     for i, name in enumerate(["a", "missing"]):
         parts.append(
             f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <x+{i}>\r\n\r\n"
-            f"GET /compute/v1/projects/demo/zones/us-central1-c/instances/{name}?alt=json "
+            f"GET /compute/v1/projects/labctl-demo/zones/us-central1-c/instances/{name}?alt=json "
             "HTTP/1.1\r\nAccept: application/json\r\n\r\n\r\n"
         )
     body = ("".join(parts) + f"--{boundary}--\r\n").encode()

@@ -17,7 +17,7 @@ GCLOUD_ENABLEMENT_RE = re.compile(
 )
 
 
-def billing(api: Api, project: str = "demo") -> tuple[int, Any]:
+def billing(api: Api, project: str = "labctl-demo") -> tuple[int, Any]:
     root = f"http://127.0.0.1:{api.emu.compute_port}/"
     return api.call("GET", f"v1/projects/{project}/billingInfo", root=root)
 
@@ -38,7 +38,7 @@ def test_billing_info(api: Api, emulator: Emulator) -> None:
     assert none["billingEnabled"] is False and none["billingAccountName"] == ""
     emulator.set_faults({"billing": {"account": "0A1B2C-3D4E5F-6A7B8C"}})
     assert billing(api)[1]["billingAccountName"] == "billingAccounts/0A1B2C-3D4E5F-6A7B8C"
-    assert any(r["path"] == "/v1/projects/demo/billingInfo" for r in emulator.requests)
+    assert any(r["path"] == "/v1/projects/labctl-demo/billingInfo" for r in emulator.requests)
 
 
 def test_env_points_gcloud_at_billing(emulator: Emulator) -> None:
@@ -49,11 +49,11 @@ def test_env_points_gcloud_at_billing(emulator: Emulator) -> None:
 
 
 def test_disabled_compute_api(api: Api, emulator: Emulator) -> None:
-    number = api.get("projects/demo")[1]["id"]
+    number = api.get("projects/labctl-demo")[1]["id"]
     emulator.set_faults({"disabled_apis": ["compute"]})
     for status, body in (
-        api.get("projects/demo/zones"),
-        api.post("projects/demo/global/firewalls", {}),
+        api.get("projects/labctl-demo/zones"),
+        api.post("projects/labctl-demo/global/firewalls", {}),
     ):
         assert status == 403
         err = body["error"]
@@ -76,4 +76,4 @@ def test_disabled_compute_api(api: Api, emulator: Emulator) -> None:
     emulator.set_faults({"disabled_apis": ["cloudbilling"]})
     status, body = billing(api)
     assert status == 403 and body["error"]["message"].startswith("Cloud Billing API has not")
-    assert api.get("projects/demo/zones")[0] == 200
+    assert api.get("projects/labctl-demo/zones")[0] == 200

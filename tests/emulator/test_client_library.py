@@ -14,7 +14,7 @@ compute_v1 = pytest.importorskip("google.cloud.compute_v1")
 from google.api_core import exceptions  # noqa: E402
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 
-PROJECT, ZONE = "demo", "us-central1-c"
+PROJECT, ZONE = "labctl-demo", "us-central1-c"
 
 
 def _clients(emu: Emulator) -> tuple[Any, Any]:

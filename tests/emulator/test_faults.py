@@ -13,7 +13,7 @@ from labctl.emulator.faults import check_faults, load_faults_file
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
 
 
 def test_stockout_fails_in_the_operation(api: Api, emulator: Emulator) -> None:
@@ -31,7 +31,7 @@ def test_stockout_fails_in_the_operation(api: Api, emulator: Emulator) -> None:
     assert api.get(f"{INSTANCES}/vm-1")[0] == 404  # not created
     # Another zone, or a VM without that accelerator, is fine.
     assert "error" not in api.post(INSTANCES, vm_body(name="cpu-only", gpu=None, spot=False))[1]
-    other = "projects/demo/zones/us-central1-f/instances"
+    other = "projects/labctl-demo/zones/us-central1-f/instances"
     assert "error" not in api.post(other, vm_body(zone="us-central1-f"))[1]
 
 
@@ -81,7 +81,7 @@ def test_regional_quotas_count_running_vms(api: Api, emulator: Emulator) -> None
     )
     # Starting the stopped GPU VM would need a second P100.
     assert api.post(f"{INSTANCES}/a/start")[0] == 403
-    _, region = api.get("projects/demo/regions/us-central1")
+    _, region = api.get("projects/labctl-demo/regions/us-central1")
     quota = {q["metric"]: q for q in region["quotas"]}
     assert quota["NVIDIA_P100_GPUS"] == {"metric": "NVIDIA_P100_GPUS", "limit": 1.0, "usage": 1.0}
 
@@ -129,7 +129,7 @@ def test_lost_response_retry_reuses_the_operation(api: Api, emulator: Emulator) 
 def test_latency(api: Api, emulator: Emulator) -> None:
     emulator.set_faults({"latency_ms": 200})
     start = time.monotonic()
-    api.get("projects/demo/zones/us-central1-a")
+    api.get("projects/labctl-demo/zones/us-central1-a")
     assert time.monotonic() - start >= 0.2
 
 
@@ -138,20 +138,20 @@ def test_preempt_stop_and_delete(api: Api, emulator: Emulator) -> None:
     body = vm_body(name="goes")
     body["scheduling"]["instanceTerminationAction"] = "DELETE"
     api.post(INSTANCES, body)
-    op = emulator.preempt("demo", ZONE, "stops")
+    op = emulator.preempt("labctl-demo", ZONE, "stops")
     assert op["operationType"] == "compute.instances.preempted" and op["status"] == "DONE"
     assert api.get(f"{INSTANCES}/stops")[1]["status"] == "TERMINATED"
-    status, _ = api.admin("POST", "preempt", {"project": "demo", "zone": ZONE, "instance": "goes"})
+    status, _ = api.admin("POST", "preempt", {"project": "labctl-demo", "zone": ZONE, "instance": "goes"})
     assert status == 200
     assert api.get(f"{INSTANCES}/goes")[0] == 404
     _, ops = api.get(
-        f"projects/demo/zones/{ZONE}/operations",
+        f"projects/labctl-demo/zones/{ZONE}/operations",
         filter="operationType = compute.instances.preempted",
     )
     assert sorted(o["targetLink"].rsplit("/", 1)[1] for o in ops["items"]) == ["goes", "stops"]
     api.post(INSTANCES, vm_body(name="standard", gpu=None, spot=False))
     with pytest.raises(Exception, match="not a Spot"):
-        emulator.preempt("demo", ZONE, "standard")
+        emulator.preempt("labctl-demo", ZONE, "standard")
 
 
 def test_admin_faults_endpoint(api: Api, emulator: Emulator) -> None:
@@ -159,8 +159,8 @@ def test_admin_faults_endpoint(api: Api, emulator: Emulator) -> None:
     assert status == 200 and body["operation_seconds"] == 0.5
     assert api.admin("GET", "faults")[1] == {"operation_seconds": 0.5}
     assert api.admin("PUT", "faults", {"nonsense": 1})[0] == 400
-    api.get("projects/demo")
-    assert api.admin("GET", "requests")[1][-1]["path"] == "/compute/v1/projects/demo"
+    api.get("projects/labctl-demo")
+    assert api.admin("GET", "requests")[1][-1]["path"] == "/compute/v1/projects/labctl-demo"
 
 
 def test_faults_files(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from labctl.emulator import Emulator, fingerprints
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
-DISKS = f"projects/demo/zones/{ZONE}/disks"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
+DISKS = f"projects/labctl-demo/zones/{ZONE}/disks"
 MAX_ROUNDS = 60  # a fingerprint has '+' or '/' with p ~ 0.3; 0.7**60 is negligible
 
 
@@ -96,9 +96,9 @@ def test_disk_labels_and_project_metadata(api: Api, emulator: Emulator) -> None:
     )
     assert status == 200
     _, (status, _) = _until_special(
-        lambda: api.get("projects/demo")[1]["commonInstanceMetadata"]["fingerprint"],
+        lambda: api.get("projects/labctl-demo")[1]["commonInstanceMetadata"]["fingerprint"],
         lambda fp: api.post(
-            "projects/demo/setCommonInstanceMetadata",
+            "projects/labctl-demo/setCommonInstanceMetadata",
             {"items": [{"key": "n", "value": str(next(rounds))}], "fingerprint": fp},
         ),
     )

@@ -19,7 +19,7 @@ URL_SAFE_ONLY = set("-_")
 
 def test_add_labels_and_metadata_in_both_alphabets(emulator: Emulator, tmp_path: Path) -> None:
     api = Api(emulator)
-    assert api.post(f"projects/demo/zones/{ZONE}/instances", vm_body("fp-vm"))[0] == 200
+    assert api.post(f"projects/labctl-demo/zones/{ZONE}/instances", vm_body("fp-vm"))[0] == 200
     g = Gcloud(emulator, tmp_path / "gcloud")
     seen: dict[str, set[str]] = {"setLabels": set(), "setMetadata": set()}
     for n in range(MAX_ROUNDS):
@@ -37,7 +37,7 @@ def test_add_labels_and_metadata_in_both_alphabets(emulator: Emulator, tmp_path:
             break
     else:
         pytest.fail(f"gcloud never sent a URL-safe-only fingerprint in {MAX_ROUNDS} rounds: {seen}")
-    vm = api.get(f"projects/demo/zones/{ZONE}/instances/fp-vm")[1]
+    vm = api.get(f"projects/labctl-demo/zones/{ZONE}/instances/fp-vm")[1]
     assert vm["labels"]["n"] == str(n)
     assert {"key": "n", "value": str(n)} in vm["metadata"]["items"]
     posts = [r for r in emulator.requests if r["method"] == "POST"]

@@ -6,7 +6,7 @@ from labctl.emulator.validate import discovery
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-VM = f"projects/demo/zones/{ZONE}/instances/vm-1"
+VM = f"projects/labctl-demo/zones/{ZONE}/instances/vm-1"
 BINDING = {"role": "roles/compute.instanceAdmin.v1", "members": ["user:alice@example.com"]}
 
 
@@ -16,15 +16,15 @@ def test_request_schema_is_zone_set_policy_request() -> None:
 
 
 def test_new_instance_has_an_empty_policy_with_an_etag(api: Api) -> None:
-    api.post(f"projects/demo/zones/{ZONE}/instances", vm_body())
+    api.post(f"projects/labctl-demo/zones/{ZONE}/instances", vm_body())
     status, policy = api.get(f"{VM}/getIamPolicy", optionsRequestedPolicyVersion=3)
     assert status == 200 and policy["etag"] and "bindings" not in policy
     assert api.get(f"{VM}/getIamPolicy", optionsRequestedPolicyVersion=2)[0] == 400
-    assert api.get(f"projects/demo/zones/{ZONE}/instances/ghost/getIamPolicy")[0] == 404
+    assert api.get(f"projects/labctl-demo/zones/{ZONE}/instances/ghost/getIamPolicy")[0] == 404
 
 
 def test_set_with_etags(api: Api) -> None:
-    api.post(f"projects/demo/zones/{ZONE}/instances", vm_body())
+    api.post(f"projects/labctl-demo/zones/{ZONE}/instances", vm_body())
     first = api.get(f"{VM}/getIamPolicy")[1]
     status, set1 = api.post(
         f"{VM}/setIamPolicy", {"policy": {"bindings": [BINDING], "etag": first["etag"]}}
@@ -51,7 +51,7 @@ def test_set_with_etags(api: Api) -> None:
 
 
 def test_bad_policies(api: Api) -> None:
-    api.post(f"projects/demo/zones/{ZONE}/instances", vm_body())
+    api.post(f"projects/labctl-demo/zones/{ZONE}/instances", vm_body())
     bad_member = {"role": "roles/viewer", "members": ["alice@example.com"]}
     assert api.post(f"{VM}/setIamPolicy", {"policy": {"bindings": [bad_member]}})[0] == 400
     bad_role = {"role": "viewer", "members": ["user:a@example.com"]}

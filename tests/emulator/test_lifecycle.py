@@ -10,8 +10,8 @@ from labctl.emulator.validate import discovery
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
-DISKS = f"projects/demo/zones/{ZONE}/disks"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
+DISKS = f"projects/labctl-demo/zones/{ZONE}/disks"
 
 
 def ts(value: str) -> datetime:
@@ -38,7 +38,7 @@ def test_start_stop_and_preempt_timestamps(api: Api, emulator: Emulator) -> None
     api.post(f"{INSTANCES}/vm-1/start")
     restarted = vm(api)
     assert ts(restarted["lastStartTimestamp"]) >= ts(stopped["lastStopTimestamp"])
-    emulator.preempt("demo", ZONE, "vm-1")
+    emulator.preempt("labctl-demo", ZONE, "vm-1")
     preempted = vm(api)
     assert preempted["status"] == "TERMINATED"
     assert ts(preempted["lastStopTimestamp"]) >= ts(restarted["lastStartTimestamp"])
@@ -58,8 +58,8 @@ def test_disk_users_through_instance_delete(api: Api) -> None:
     assert status == 400
     assert err["error"]["errors"][0]["reason"] == "resourceInUseByAnotherResource"
     assert err["error"]["message"] == (
-        f"The disk resource 'projects/demo/zones/{ZONE}/disks/data' is already being used by "
-        f"'projects/demo/zones/{ZONE}/instances/vm-1'"
+        f"The disk resource 'projects/labctl-demo/zones/{ZONE}/disks/data' is already being used by "
+        f"'projects/labctl-demo/zones/{ZONE}/instances/vm-1'"
     )
 
     api.delete(f"{INSTANCES}/vm-1")
@@ -73,7 +73,7 @@ def test_disk_users_through_instance_delete(api: Api) -> None:
 def test_attach_and_detach(api: Api) -> None:
     api.post(INSTANCES, vm_body())
     api.post(DISKS, {"name": "data", "sizeGb": "20"})
-    source = f"projects/demo/zones/{ZONE}/disks/data"
+    source = f"projects/labctl-demo/zones/{ZONE}/disks/data"
     status, op = api.post(f"{INSTANCES}/vm-1/attachDisk", {"source": source, "deviceName": "d1"})
     assert status == 200 and op["operationType"] == "attachDisk"
     attached = api.get(f"{DISKS}/data")[1]
@@ -137,7 +137,7 @@ def test_max_run_duration_delete_also_removes_the_boot_disk(api: Api, emulator: 
     emulator.age("instance", "vm-1", zone=ZONE, hours=2)
     assert api.get(f"{INSTANCES}/vm-1")[0] == 404
     assert api.get(f"{DISKS}/vm-1")[0] == 404
-    _, listed = api.get("projects/demo/aggregated/instances")
+    _, listed = api.get("projects/labctl-demo/aggregated/instances")
     assert all("instances" not in scope for scope in listed["items"].values())
 
 

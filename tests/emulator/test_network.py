@@ -7,10 +7,10 @@ from typing import Any
 from labctl.emulator import Emulator
 from tests.emulator._http import Api, vm_body
 
-FIREWALLS = "projects/demo/global/firewalls"
-ADDRESSES = "projects/demo/regions/us-central1/addresses"
+FIREWALLS = "projects/labctl-demo/global/firewalls"
+ADDRESSES = "projects/labctl-demo/regions/us-central1/addresses"
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
 
 
 def names(listing: dict[str, Any]) -> list[str]:
@@ -93,7 +93,7 @@ def test_address_labels_and_status(api: Api) -> None:
     assert op["operationType"] == "setLabels"
     _, listed = api.get(ADDRESSES, filter="labels.owner = alice")
     assert names(listed) == ["ip-1"]
-    _, agg = api.get("projects/demo/aggregated/addresses")
+    _, agg = api.get("projects/labctl-demo/aggregated/addresses")
     assert agg["items"]["regions/us-central1"]["addresses"][0]["labels"] == {"owner": "alice"}
 
     vm = vm_body(zone=ZONE)

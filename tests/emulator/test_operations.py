@@ -8,8 +8,8 @@ from labctl.emulator import Emulator
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
-OPS = f"projects/demo/zones/{ZONE}/operations"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
+OPS = f"projects/labctl-demo/zones/{ZONE}/operations"
 
 
 def test_lifecycle_follows_operation_seconds(api: Api, emulator: Emulator) -> None:
@@ -38,16 +38,16 @@ def test_wait_returns_before_done_at_its_cap(api: Api, emulator: Emulator) -> No
 
 
 def test_operation_scopes(api: Api) -> None:
-    _, op = api.post("projects/demo/regions/us-central1/addresses", {"name": "ip-1"})
+    _, op = api.post("projects/labctl-demo/regions/us-central1/addresses", {"name": "ip-1"})
     assert op["region"].endswith("/regions/us-central1") and "zone" not in op
-    assert api.get(f"projects/demo/regions/us-central1/operations/{op['name']}")[0] == 200
+    assert api.get(f"projects/labctl-demo/regions/us-central1/operations/{op['name']}")[0] == 200
     assert api.get(f"{OPS}/{op['name']}")[0] == 404  # not a zonal operation
     _, fw_op = api.post(
-        "projects/demo/global/firewalls",
+        "projects/labctl-demo/global/firewalls",
         {"name": "allow-ssh", "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]},
     )
-    assert api.post(f"projects/demo/global/operations/{fw_op['name']}/wait")[1]["status"] == "DONE"
-    _, listing = api.get("projects/demo/global/operations", filter="operationType = insert")
+    assert api.post(f"projects/labctl-demo/global/operations/{fw_op['name']}/wait")[1]["status"] == "DONE"
+    _, listing = api.get("projects/labctl-demo/global/operations", filter="operationType = insert")
     assert [o["name"] for o in listing["items"]] == [fw_op["name"]]
 
 
@@ -90,13 +90,13 @@ def test_list_filters_paging_and_aggregation(api: Api) -> None:
         labels = {"labctl-course": "ml" if i % 2 else "db"}
         api.post(INSTANCES, vm_body(name=f"vm-{i}", labels=labels))
     api.post(
-        "projects/demo/zones/us-east1-b/instances",
+        "projects/labctl-demo/zones/us-east1-b/instances",
         vm_body(name="east", zone="us-east1-b", labels={"labctl-course": "ml"}),
     )
     api.post(f"{INSTANCES}/vm-0/stop")
 
     def names(**query: str) -> list[str]:
-        _, agg = api.get("projects/demo/aggregated/instances", **query)
+        _, agg = api.get("projects/labctl-demo/aggregated/instances", **query)
         return [i["name"] for scope in agg["items"].values() for i in scope.get("instances", [])]
 
     assert names(filter="labels.labctl-course = ml") == ["vm-1", "vm-3", "east"]
@@ -107,7 +107,7 @@ def test_list_filters_paging_and_aggregation(api: Api) -> None:
     assert names(filter="zone = us-east1-b") == ["east"]
 
     _, agg = api.get(
-        "projects/demo/aggregated/instances", includeAllScopes="true", returnPartialSuccess="true"
+        "projects/labctl-demo/aggregated/instances", includeAllScopes="true", returnPartialSuccess="true"
     )
     empty = agg["items"]["zones/europe-west1-b"]["warning"]
     assert empty["code"] == "NO_RESULTS_ON_PAGE"
@@ -116,7 +116,7 @@ def test_list_filters_paging_and_aggregation(api: Api) -> None:
     token = ""
     for _ in range(10):
         query = {"maxResults": "2", **({"pageToken": token} if token else {})}
-        _, page = api.get("projects/demo/aggregated/instances", **query)
+        _, page = api.get("projects/labctl-demo/aggregated/instances", **query)
         seen += [i["name"] for s in page["items"].values() for i in s.get("instances", [])]
         token = page.get("nextPageToken", "")
         if not token:

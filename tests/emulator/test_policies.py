@@ -7,9 +7,9 @@ from typing import Any
 from tests.emulator._http import Api, vm_body
 
 REGION = "us-central1"
-POLICIES = f"projects/demo/regions/{REGION}/resourcePolicies"
+POLICIES = f"projects/labctl-demo/regions/{REGION}/resourcePolicies"
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
 
 
 def schedule(name: str = "lab-hours", **extra: Any) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def test_insert_get_list_aggregated(api: Api) -> None:
     assert policy["instanceSchedulePolicy"]["vmStopSchedule"] == {"schedule": "0 20 * * *"}
     assert policy["description"] == "Lab hours" and policy["region"].endswith(REGION)
     assert [p["name"] for p in api.get(POLICIES)[1]["items"]] == ["lab-hours"]
-    _, agg = api.get("projects/demo/aggregated/resourcePolicies")
+    _, agg = api.get("projects/labctl-demo/aggregated/resourcePolicies")
     assert agg["items"][f"regions/{REGION}"]["resourcePolicies"][0]["name"] == "lab-hours"
     assert api.post(POLICIES, schedule())[0] == 409
 
@@ -54,10 +54,10 @@ def test_bad_schedules(api: Api) -> None:
 def test_attach_rules(api: Api) -> None:
     api.post(POLICIES, schedule())
     api.post(POLICIES, schedule("evenings"))
-    api.post("projects/demo/regions/europe-west4/resourcePolicies", schedule("far-away"))
+    api.post("projects/labctl-demo/regions/europe-west4/resourcePolicies", schedule("far-away"))
     api.post(INSTANCES, vm_body())
     vm = f"{INSTANCES}/vm-1"
-    link = f"projects/demo/regions/{REGION}/resourcePolicies/lab-hours"
+    link = f"projects/labctl-demo/regions/{REGION}/resourcePolicies/lab-hours"
 
     status, op = api.post(f"{vm}/addResourcePolicies", {"resourcePolicies": [link]})
     assert status == 200 and op["operationType"] == "addResourcePolicies"
@@ -65,7 +65,7 @@ def test_attach_rules(api: Api) -> None:
     assert len(attached) == 1 and attached[0].endswith("/resourcePolicies/lab-hours")
 
     # Another region: refused. A second schedule: refused.
-    other = "projects/demo/regions/europe-west4/resourcePolicies/far-away"
+    other = "projects/labctl-demo/regions/europe-west4/resourcePolicies/far-away"
     status, err = api.post(f"{vm}/addResourcePolicies", {"resourcePolicies": [other]})
     assert status == 400 and "same region" in err["error"]["message"]
     second = f"regions/{REGION}/resourcePolicies/evenings"

@@ -11,8 +11,8 @@ from labctl.emulator.state import State
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
-REGION = "projects/demo/regions/us-central1"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
+REGION = "projects/labctl-demo/regions/us-central1"
 
 
 def quotas(api: Api, path: str = REGION) -> dict[str, dict[str, Any]]:
@@ -43,21 +43,21 @@ def test_region_usage_follows_what_runs(api: Api) -> None:
     assert q["PREEMPTIBLE_CPUS"]["usage"] == 0.0
     assert q["PREEMPTIBLE_NVIDIA_P100_GPUS"]["usage"] == 0.0
     assert q["IN_USE_ADDRESSES"]["usage"] == 1.0 and q["INSTANCES"]["usage"] == 2.0
-    _, listed = api.get("projects/demo/regions")
+    _, listed = api.get("projects/labctl-demo/regions")
     central = next(r for r in listed["items"] if r["name"] == "us-central1")
     assert {x["metric"]: x for x in central["quotas"]} == q
-    other = quotas(api, "projects/demo/regions/europe-west4")
+    other = quotas(api, "projects/labctl-demo/regions/europe-west4")
     assert other["CPUS"]["usage"] == 0.0
 
 
 def test_project_quotas(api: Api, emulator: Emulator) -> None:
     emulator.set_faults({"quotas": {"GPUS_ALL_REGIONS": 4}})
     api.post(INSTANCES, vm_body("spot-1"))
-    api.post("projects/demo/zones/europe-west4-a/instances", vm_body("eu", zone="europe-west4-a"))
-    api.post(f"projects/demo/zones/{ZONE}/disks/spot-1/createSnapshot", {"name": "s1"})
-    status, project = api.get("projects/demo")
+    api.post("projects/labctl-demo/zones/europe-west4-a/instances", vm_body("eu", zone="europe-west4-a"))
+    api.post(f"projects/labctl-demo/zones/{ZONE}/disks/spot-1/createSnapshot", {"name": "s1"})
+    status, project = api.get("projects/labctl-demo")
     assert status == 200
-    assert project["name"] == "demo" and project["id"].isdigit()
+    assert project["name"] == "labctl-demo" and project["id"].isdigit()
     assert "commonInstanceMetadata" in project
     q = {x["metric"]: x for x in project["quotas"]}
     assert q["GPUS_ALL_REGIONS"] == {"metric": "GPUS_ALL_REGIONS", "limit": 4.0, "usage": 2.0}
@@ -94,7 +94,7 @@ def test_without_preemptible_quota_spot_uses_standard(api: Api, emulator: Emulat
     status, err = api.post(INSTANCES, vm_body("b"))
     assert status == 403 and "'NVIDIA_P100_GPUS'" in err["error"]["message"]
     # "*" applies to every region.
-    eu = "projects/demo/zones/europe-west4-a/instances"
+    eu = "projects/labctl-demo/zones/europe-west4-a/instances"
     assert api.post(eu, vm_body("eu-1", zone="europe-west4-a"))[0] == 200
     assert api.post(eu, vm_body("eu-2", zone="europe-west4-a"))[0] == 403
 
@@ -116,7 +116,7 @@ def test_any_metric_can_be_limited(api: Api, emulator: Emulator) -> None:
     assert api.post(INSTANCES, vm_body("a"))[0] == 200
     status, err = api.post(INSTANCES, vm_body("b"))
     assert status == 403 and "'IN_USE_ADDRESSES'" in err["error"]["message"]
-    status, err = api.post(f"projects/demo/zones/{ZONE}/disks/a/createSnapshot", {"name": "s"})
+    status, err = api.post(f"projects/labctl-demo/zones/{ZONE}/disks/a/createSnapshot", {"name": "s"})
     assert status == 403
     assert err["error"]["message"] == "Quota 'SNAPSHOTS' exceeded. Limit: 0.0 globally."
 
@@ -131,4 +131,4 @@ def test_defaults_fit_a_class_of_1000_spot_p100_vms() -> None:
         external_ips=1,
         disks_gb={"SSD_TOTAL_GB": 100},
     )
-    check(state, Faults({}), "demo", ZONE, demand)  # raises if any default is too small
+    check(state, Faults({}), "labctl-demo", ZONE, demand)  # raises if any default is too small

@@ -8,7 +8,7 @@ from labctl.emulator import Emulator
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
 
 
 def test_gpu_without_terminate_fails_like_compute(api: Api) -> None:
@@ -48,7 +48,7 @@ def test_spot_defaults(api: Api) -> None:
 
 def test_accelerator_not_offered_in_zone_fails(api: Api) -> None:
     status, err = api.post(
-        "projects/demo/zones/us-central1-a/instances", vm_body(zone="us-central1-a")
+        "projects/labctl-demo/zones/us-central1-a/instances", vm_body(zone="us-central1-a")
     )
     assert status == 400
     assert "nvidia-tesla-p100" in err["error"]["message"]
@@ -58,9 +58,9 @@ def test_accelerator_not_offered_in_zone_fails(api: Api) -> None:
 def test_unknown_machine_type_and_zone_fail(api: Api) -> None:
     status, err = api.post(INSTANCES, vm_body(machine="n1-standard-7"))
     assert status == 400 and "n1-standard-7" in err["error"]["message"]
-    status, err = api.post("projects/demo/zones/us-central1-z/instances", vm_body())
+    status, err = api.post("projects/labctl-demo/zones/us-central1-z/instances", vm_body())
     assert status == 400 and "Unknown zone" in err["error"]["message"]
-    assert api.get("projects/demo/zones/us-central1-z")[0] == 404
+    assert api.get("projects/labctl-demo/zones/us-central1-z")[0] == 404
 
 
 def test_gpu_on_e2_fails(api: Api) -> None:
@@ -130,23 +130,23 @@ def test_stop_start_delete_lifecycle(api: Api) -> None:
     assert inst["status"] == "RUNNING" and inst["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
     assert api.delete(f"{INSTANCES}/vm-1")[0] == 200
     assert api.get(f"{INSTANCES}/vm-1")[0] == 404
-    assert api.get(f"projects/demo/zones/{ZONE}/disks/vm-1")[0] == 404  # autoDelete=true
+    assert api.get(f"projects/labctl-demo/zones/{ZONE}/disks/vm-1")[0] == 404  # autoDelete=true
 
 
 def test_auto_delete_false_leaves_an_orphan_disk(api: Api) -> None:
     body = vm_body()
     body["disks"][0]["autoDelete"] = False
     api.post(INSTANCES, body)
-    _, disk = api.get(f"projects/demo/zones/{ZONE}/disks/vm-1")
+    _, disk = api.get(f"projects/labctl-demo/zones/{ZONE}/disks/vm-1")
     assert disk["users"] == [f"{api.emu.compute_url}{INSTANCES}/vm-1"]
-    status, err = api.delete(f"projects/demo/zones/{ZONE}/disks/vm-1")
+    status, err = api.delete(f"projects/labctl-demo/zones/{ZONE}/disks/vm-1")
     assert status == 400 and "already being used" in err["error"]["message"]
     api.delete(f"{INSTANCES}/vm-1")
-    _, disk = api.get(f"projects/demo/zones/{ZONE}/disks/vm-1")
+    _, disk = api.get(f"projects/labctl-demo/zones/{ZONE}/disks/vm-1")
     assert disk["users"] == [] and disk["lastDetachTimestamp"]
-    _, agg = api.get("projects/demo/aggregated/disks", filter="name = vm-1")
+    _, agg = api.get("projects/labctl-demo/aggregated/disks", filter="name = vm-1")
     assert agg["items"][f"zones/{ZONE}"]["disks"][0]["name"] == "vm-1"
-    assert api.delete(f"projects/demo/zones/{ZONE}/disks/vm-1")[0] == 200
+    assert api.delete(f"projects/labctl-demo/zones/{ZONE}/disks/vm-1")[0] == 200
 
 
 def test_fingerprints_and_412(api: Api) -> None:
@@ -176,11 +176,11 @@ def test_guest_attributes(api: Api, emulator: Emulator) -> None:
     api.post(INSTANCES, vm_body())
     path = f"{INSTANCES}/vm-1/getGuestAttributes"
     assert api.get(path, queryPath="hostkeys/")[0] == 404
-    emulator.set_guest_attribute("demo", ZONE, "vm-1", "hostkeys/ssh-ed25519", "AAAAC3Nza")
+    emulator.set_guest_attribute("labctl-demo", ZONE, "vm-1", "hostkeys/ssh-ed25519", "AAAAC3Nza")
     status, _ = api.admin(
         "PUT",
         "guest-attributes",
-        {"project": "demo", "zone": ZONE, "instance": "vm-1", "path": "labctl/ready", "value": "1"},
+        {"project": "labctl-demo", "zone": ZONE, "instance": "vm-1", "path": "labctl/ready", "value": "1"},
     )
     assert status == 200
     _, attrs = api.get(path, queryPath="hostkeys/")
@@ -192,7 +192,7 @@ def test_guest_attributes(api: Api, emulator: Emulator) -> None:
 
 
 def test_addresses_reserved_and_in_use(api: Api) -> None:
-    addresses = "projects/demo/regions/us-central1/addresses"
+    addresses = "projects/labctl-demo/regions/us-central1/addresses"
     assert api.post(addresses, {"name": "ip-1"})[0] == 200
     _, addr = api.get(f"{addresses}/ip-1")
     assert addr["status"] == "RESERVED"
@@ -202,25 +202,25 @@ def test_addresses_reserved_and_in_use(api: Api) -> None:
     _, addr = api.get(f"{addresses}/ip-1")
     assert addr["status"] == "IN_USE" and addr["users"][0].endswith("/instances/vm-1")
     api.delete(f"{INSTANCES}/vm-1")
-    _, agg = api.get("projects/demo/aggregated/addresses", filter="status = RESERVED")
+    _, agg = api.get("projects/labctl-demo/aggregated/addresses", filter="status = RESERVED")
     assert agg["items"]["regions/us-central1"]["addresses"][0]["name"] == "ip-1"
     assert api.delete(f"{addresses}/ip-1")[0] == 200
 
 
 def test_project_and_catalog(api: Api) -> None:
-    _, project = api.get("projects/demo")
+    _, project = api.get("projects/labctl-demo")
     assert project["commonInstanceMetadata"]["fingerprint"]
     assert {q["metric"] for q in project["quotas"]} >= {"GPUS_ALL_REGIONS"}
-    _, mt = api.get(f"projects/demo/zones/{ZONE}/machineTypes/n1-standard-8")
+    _, mt = api.get(f"projects/labctl-demo/zones/{ZONE}/machineTypes/n1-standard-8")
     assert (mt["guestCpus"], mt["memoryMb"]) == (8, 30720)
-    _, acc = api.get(f"projects/demo/zones/{ZONE}/acceleratorTypes/nvidia-tesla-p100")
+    _, acc = api.get(f"projects/labctl-demo/zones/{ZONE}/acceleratorTypes/nvidia-tesla-p100")
     assert acc["maximumCardsPerInstance"] == 4
-    _, agg = api.get("projects/demo/aggregated/acceleratorTypes", filter="name = nvidia-tesla-p100")
+    _, agg = api.get("projects/labctl-demo/aggregated/acceleratorTypes", filter="name = nvidia-tesla-p100")
     zones = sorted(k.split("/")[1] for k, v in agg["items"].items() if "acceleratorTypes" in v)
     assert zones == [
         "asia-east1-a", "asia-east1-c", "australia-southeast1-b", "europe-west1-b",
         "europe-west1-d", "europe-west4-a", "us-central1-c", "us-central1-f",
         "us-east1-b", "us-east1-c", "us-west1-a", "us-west1-b",
     ]  # fmt: skip
-    _, region = api.get("projects/demo/regions/us-central1")
+    _, region = api.get("projects/labctl-demo/regions/us-central1")
     assert any(q["metric"] == "NVIDIA_P100_GPUS" for q in region["quotas"])

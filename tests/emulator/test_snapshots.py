@@ -8,10 +8,10 @@ from labctl.emulator import Emulator
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-DISKS = f"projects/demo/zones/{ZONE}/disks"
-SNAPSHOTS = "projects/demo/global/snapshots"
-ZONE_OPS = f"projects/demo/zones/{ZONE}/operations"
-GLOBAL_OPS = "projects/demo/global/operations"
+DISKS = f"projects/labctl-demo/zones/{ZONE}/disks"
+SNAPSHOTS = "projects/labctl-demo/global/snapshots"
+ZONE_OPS = f"projects/labctl-demo/zones/{ZONE}/operations"
+GLOBAL_OPS = "projects/labctl-demo/global/operations"
 
 
 def wait(api: Api, op: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def wait(api: Api, op: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_create_snapshot_of_a_boot_disk(api: Api, emulator: Emulator) -> None:
-    api.post(f"projects/demo/zones/{ZONE}/instances", vm_body())
+    api.post(f"projects/labctl-demo/zones/{ZONE}/instances", vm_body())
     emulator.set_faults({"operation_seconds": 0.3})
     body = {"name": "vm-1-final", "labels": {"labctl-course": "ml"}, "description": "last state"}
     status, op = api.post(f"{DISKS}/vm-1/createSnapshot", body)
@@ -110,12 +110,12 @@ def test_aggregated_operations_filter_on_status(api: Api, emulator: Emulator) ->
     emulator.set_faults({"operation_seconds": 30})
     api.post(DISKS, {"name": "slow", "sizeGb": "10"})
     emulator.set_faults({})
-    api.post("projects/demo/regions/us-central1/addresses", {"name": "ip-1"})
-    _, agg = api.get("projects/demo/aggregated/operations")
+    api.post("projects/labctl-demo/regions/us-central1/addresses", {"name": "ip-1"})
+    _, agg = api.get("projects/labctl-demo/aggregated/operations")
     assert agg["kind"] == "compute#operationAggregatedList"
     ops = {s: v["operations"] for s, v in agg["items"].items() if "operations" in v}
     assert set(ops) == {f"zones/{ZONE}", "regions/us-central1"}
-    _, pending = api.get("projects/demo/aggregated/operations", filter="status != DONE")
+    _, pending = api.get("projects/labctl-demo/aggregated/operations", filter="status != DONE")
     running = [o for v in pending["items"].values() for o in v.get("operations", [])]
     assert [o["targetLink"].rsplit("/", 1)[1] for o in running] == ["slow"]
     assert "warning" in pending["items"]["regions/us-central1"]

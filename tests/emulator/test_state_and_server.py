@@ -16,7 +16,7 @@ from labctl.emulator import Emulator
 from tests.emulator._http import Api, vm_body
 
 ZONE = "us-central1-c"
-INSTANCES = f"projects/demo/zones/{ZONE}/instances"
+INSTANCES = f"projects/labctl-demo/zones/{ZONE}/instances"
 REPO = Path(__file__).parents[2]
 
 
@@ -28,22 +28,22 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
         body["disks"][0]["autoDelete"] = False
         api.post(INSTANCES, body)
         api.post(
-            "projects/demo/global/firewalls", {"name": "fw", "allowed": [{"IPProtocol": "tcp"}]}
+            "projects/labctl-demo/global/firewalls", {"name": "fw", "allowed": [{"IPProtocol": "tcp"}]}
         )
         api.delete(f"{INSTANCES}/vm-1")
         api.post(INSTANCES, vm_body(name="kept"))
         saved = json.loads(state.read_text())
-        assert "demo" in saved["projects"]
+        assert "labctl-demo" in saved["projects"]
     with Emulator(state_file=state) as emu:  # a new port: links follow it
         api = Api(emu)
         status, inst = api.get(f"{INSTANCES}/kept")
         assert status == 200 and inst["selfLink"].startswith(emu.compute_url)
-        assert api.get(f"projects/demo/zones/{ZONE}/disks/vm-1")[1]["users"] == []
-        assert api.get("projects/demo/global/firewalls/fw")[0] == 200
+        assert api.get(f"projects/labctl-demo/zones/{ZONE}/disks/vm-1")[1]["users"] == []
+        assert api.get("projects/labctl-demo/global/firewalls/fw")[0] == 200
         assert api.post(INSTANCES, vm_body(name="kept"))[0] == 409
         emu.reset()
         assert api.get(f"{INSTANCES}/kept")[0] == 404
-        assert api.get("projects/demo/zones/us-central1-a")[0] == 200  # catalog stays
+        assert api.get("projects/labctl-demo/zones/us-central1-a")[0] == 200  # catalog stays
     assert json.loads(state.read_text())["projects"] == {}
 
 
@@ -65,7 +65,7 @@ def test_many_concurrent_inserts_wait_concurrently(emulator: Emulator) -> None:
 
     def create(i: int) -> None:
         _, op = api.post(INSTANCES, vm_body(name=f"vm-{i}", gpu=None, spot=False))
-        _, done = api.post(f"projects/demo/zones/{ZONE}/operations/{op['name']}/wait")
+        _, done = api.post(f"projects/labctl-demo/zones/{ZONE}/operations/{op['name']}/wait")
         with lock:
             results.append(done["status"])
 
@@ -78,7 +78,7 @@ def test_many_concurrent_inserts_wait_concurrently(emulator: Emulator) -> None:
     elapsed = time.monotonic() - start
     assert results == ["DONE"] * 100
     assert elapsed < 6, elapsed  # 100 one-second operations overlap instead of queueing
-    _, agg = api.get("projects/demo/aggregated/instances", filter="status = RUNNING")
+    _, agg = api.get("projects/labctl-demo/aggregated/instances", filter="status = RUNNING")
     assert len(agg["items"][f"zones/{ZONE}"]["instances"]) == 100
 
 
@@ -117,8 +117,8 @@ def test_foreground_command_prints_exports_and_stops_on_sigterm(tmp_path: Path) 
         exports = dict(line.removeprefix("export ").strip().split("=", 1) for line in lines)
         url = exports["CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/compute/v1/")
-        with urllib.request.urlopen(url + "projects/demo", timeout=5) as resp:
-            assert json.loads(resp.read())["name"] == "demo"
+        with urllib.request.urlopen(url + "projects/labctl-demo", timeout=5) as resp:
+            assert json.loads(resp.read())["name"] == "labctl-demo"
         port = url.split(":")[2].split("/")[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/faults", timeout=5) as r:
             assert json.loads(r.read()) == {"latency_ms": 1}

@@ -7,7 +7,7 @@ import pytest
 from labctl.emulator import Emulator
 from tests.emulator._http import Api, vm_body
 
-INSERT = "projects/demo/zones/us-central1-c/instances"
+INSERT = "projects/labctl-demo/zones/us-central1-c/instances"
 
 
 def _error(resp: tuple[int, dict]) -> tuple[int, str, str]:
@@ -73,7 +73,7 @@ def test_missing_required_name_is_400(api: Api) -> None:
 
 def test_bad_path_parameter_is_400(api: Api) -> None:
     status, _reason, message = _error(
-        api.get("projects/demo/zones/us-central1-c/instances/Bad_Name")
+        api.get("projects/labctl-demo/zones/us-central1-c/instances/Bad_Name")
     )
     assert status == 400 and "Bad_Name" in message
 
@@ -89,8 +89,8 @@ def test_invalid_json_is_400(emulator: Emulator) -> None:
 
 
 def test_unknown_route_is_404_and_unimplemented_method_is_501(api: Api) -> None:
-    assert api.get("projects/demo/nothing/here")[0] == 404
-    status, body = api.get("projects/demo/global/machineImages")
+    assert api.get("projects/labctl-demo/nothing/here")[0] == 404
+    status, body = api.get("projects/labctl-demo/global/machineImages")
     assert status == 501 and "compute.machineImages.list" in body["error"]["message"]
 
 

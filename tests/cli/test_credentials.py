@@ -29,7 +29,9 @@ def test_emulator_override_needs_no_credentials(monkeypatch: pytest.MonkeyPatch)
 
     with Emulator(compute_port=0) as emu:
         monkeypatch.setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", emu.compute_url)
-        result = CliRunner().invoke(app, ["vm", "list", "--project", "my-course-1", "--format", "json"])
+        result = CliRunner().invoke(
+            app, ["vm", "list", "--project", "my-course-1", "--format", "json"]
+        )
         assert result.exit_code == 0, result.stderr
         assert result.stdout.strip() == "[]"
         lists = [r for r in emu.requests if r["path"].endswith("/aggregated/instances")]

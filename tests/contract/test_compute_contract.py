@@ -43,7 +43,7 @@ def _fake_world() -> World:
         stockout=lambda zone: fake.faults.stockout_zones.add(zone),
         global_gpu_quota=lambda n: fake.faults.quotas.update({"GPUS_ALL_REGIONS": n}),
         regional_gpu_quota=lambda region, n: fake.faults.quotas.update(
-            {(region, "NVIDIA_P100_GPUS"): n}
+            {(region, "NVIDIA_P100_GPUS"): n, (region, "PREEMPTIBLE_NVIDIA_P100_GPUS"): n}
         ),
         rate_limit_inserts=lambda n: fake.faults.rate_limit("instances.insert", n),
         insert_request_ids=lambda: list(fake.insert_request_ids),
@@ -80,7 +80,9 @@ def _gcp_world(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> World:
         compute=provider,
         stockout=lambda zone: add("stockouts", [*faults.get("stockouts", []), {"zone": zone}]),
         global_gpu_quota=lambda n: add("quotas", {"GPUS_ALL_REGIONS": n}),
-        regional_gpu_quota=lambda region, n: add("quotas", {region: {"NVIDIA_P100_GPUS": n}}),
+        regional_gpu_quota=lambda region, n: add(
+            "quotas", {region: {"NVIDIA_P100_GPUS": n, "PREEMPTIBLE_NVIDIA_P100_GPUS": n}}
+        ),
         rate_limit_inserts=lambda n: add("rate_limit", {"count": n, "methods": ["POST"]}),
         insert_request_ids=request_ids,
     )

@@ -91,7 +91,11 @@ def test_global_gpu_quota_stops_at_once_with_a_hint() -> None:
 
 def test_regional_quota_moves_to_another_region() -> None:
     fake = FakeCompute()
-    fake.faults.quotas = {("us-central1", "NVIDIA_P100_GPUS"): 0}
+    # Spot GPUs use PREEMPTIBLE_NVIDIA_P100_GPUS, or the standard quota when that one is 0.
+    fake.faults.quotas = {
+        ("us-central1", "NVIDIA_P100_GPUS"): 0,
+        ("us-central1", "PREEMPTIBLE_NVIDIA_P100_GPUS"): 0,
+    }
     result = create_with_failover(fake, spec(), allowed_zones=ALLOWED)
     assert result.zone == "us-east1-b"
     # us-central1-f was skipped: the quota is regional

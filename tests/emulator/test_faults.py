@@ -141,7 +141,9 @@ def test_preempt_stop_and_delete(api: Api, emulator: Emulator) -> None:
     op = emulator.preempt("labctl-demo", ZONE, "stops")
     assert op["operationType"] == "compute.instances.preempted" and op["status"] == "DONE"
     assert api.get(f"{INSTANCES}/stops")[1]["status"] == "TERMINATED"
-    status, _ = api.admin("POST", "preempt", {"project": "labctl-demo", "zone": ZONE, "instance": "goes"})
+    status, _ = api.admin(
+        "POST", "preempt", {"project": "labctl-demo", "zone": ZONE, "instance": "goes"}
+    )
     assert status == 200
     assert api.get(f"{INSTANCES}/goes")[0] == 404
     _, ops = api.get(

@@ -52,9 +52,14 @@ def test_gcloud_course_workflow(emulator: Emulator, tmp_path: Path) -> None:
     assert described["scheduling"]["onHostMaintenance"] == "TERMINATE"
 
     g.run("compute", "instances", "stop", "vm-alice", f"--zone={ZONE}")
-    assert emulator.snapshot()["labctl-demo"]["_instances"][f"{ZONE}/vm-alice"]["status"] == "TERMINATED"
+    assert (
+        emulator.snapshot()["labctl-demo"]["_instances"][f"{ZONE}/vm-alice"]["status"]
+        == "TERMINATED"
+    )
     g.run("compute", "instances", "start", "vm-alice", f"--zone={ZONE}")
-    assert emulator.snapshot()["labctl-demo"]["_instances"][f"{ZONE}/vm-alice"]["status"] == "RUNNING"
+    assert (
+        emulator.snapshot()["labctl-demo"]["_instances"][f"{ZONE}/vm-alice"]["status"] == "RUNNING"
+    )
 
     bulk = g.run(
         "compute", "instances", "bulk", "create", "--name-pattern=lab-##", "--count=2",

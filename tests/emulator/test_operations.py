@@ -46,7 +46,10 @@ def test_operation_scopes(api: Api) -> None:
         "projects/labctl-demo/global/firewalls",
         {"name": "allow-ssh", "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]},
     )
-    assert api.post(f"projects/labctl-demo/global/operations/{fw_op['name']}/wait")[1]["status"] == "DONE"
+    assert (
+        api.post(f"projects/labctl-demo/global/operations/{fw_op['name']}/wait")[1]["status"]
+        == "DONE"
+    )
     _, listing = api.get("projects/labctl-demo/global/operations", filter="operationType = insert")
     assert [o["name"] for o in listing["items"]] == [fw_op["name"]]
 
@@ -107,7 +110,9 @@ def test_list_filters_paging_and_aggregation(api: Api) -> None:
     assert names(filter="zone = us-east1-b") == ["east"]
 
     _, agg = api.get(
-        "projects/labctl-demo/aggregated/instances", includeAllScopes="true", returnPartialSuccess="true"
+        "projects/labctl-demo/aggregated/instances",
+        includeAllScopes="true",
+        returnPartialSuccess="true",
     )
     empty = agg["items"]["zones/europe-west1-b"]["warning"]
     assert empty["code"] == "NO_RESULTS_ON_PAGE"

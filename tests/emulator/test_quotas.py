@@ -53,7 +53,9 @@ def test_region_usage_follows_what_runs(api: Api) -> None:
 def test_project_quotas(api: Api, emulator: Emulator) -> None:
     emulator.set_faults({"quotas": {"GPUS_ALL_REGIONS": 4}})
     api.post(INSTANCES, vm_body("spot-1"))
-    api.post("projects/labctl-demo/zones/europe-west4-a/instances", vm_body("eu", zone="europe-west4-a"))
+    api.post(
+        "projects/labctl-demo/zones/europe-west4-a/instances", vm_body("eu", zone="europe-west4-a")
+    )
     api.post(f"projects/labctl-demo/zones/{ZONE}/disks/spot-1/createSnapshot", {"name": "s1"})
     status, project = api.get("projects/labctl-demo")
     assert status == 200
@@ -116,7 +118,9 @@ def test_any_metric_can_be_limited(api: Api, emulator: Emulator) -> None:
     assert api.post(INSTANCES, vm_body("a"))[0] == 200
     status, err = api.post(INSTANCES, vm_body("b"))
     assert status == 403 and "'IN_USE_ADDRESSES'" in err["error"]["message"]
-    status, err = api.post(f"projects/labctl-demo/zones/{ZONE}/disks/a/createSnapshot", {"name": "s"})
+    status, err = api.post(
+        f"projects/labctl-demo/zones/{ZONE}/disks/a/createSnapshot", {"name": "s"}
+    )
     assert status == 403
     assert err["error"]["message"] == "Quota 'SNAPSHOTS' exceeded. Limit: 0.0 globally."
 

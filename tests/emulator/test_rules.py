@@ -180,7 +180,13 @@ def test_guest_attributes(api: Api, emulator: Emulator) -> None:
     status, _ = api.admin(
         "PUT",
         "guest-attributes",
-        {"project": "labctl-demo", "zone": ZONE, "instance": "vm-1", "path": "labctl/ready", "value": "1"},
+        {
+            "project": "labctl-demo",
+            "zone": ZONE,
+            "instance": "vm-1",
+            "path": "labctl/ready",
+            "value": "1",
+        },
     )
     assert status == 200
     _, attrs = api.get(path, queryPath="hostkeys/")
@@ -215,7 +221,9 @@ def test_project_and_catalog(api: Api) -> None:
     assert (mt["guestCpus"], mt["memoryMb"]) == (8, 30720)
     _, acc = api.get(f"projects/labctl-demo/zones/{ZONE}/acceleratorTypes/nvidia-tesla-p100")
     assert acc["maximumCardsPerInstance"] == 4
-    _, agg = api.get("projects/labctl-demo/aggregated/acceleratorTypes", filter="name = nvidia-tesla-p100")
+    _, agg = api.get(
+        "projects/labctl-demo/aggregated/acceleratorTypes", filter="name = nvidia-tesla-p100"
+    )
     zones = sorted(k.split("/")[1] for k, v in agg["items"].items() if "acceleratorTypes" in v)
     assert zones == [
         "asia-east1-a", "asia-east1-c", "australia-southeast1-b", "europe-west1-b",

@@ -28,7 +28,8 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
         body["disks"][0]["autoDelete"] = False
         api.post(INSTANCES, body)
         api.post(
-            "projects/labctl-demo/global/firewalls", {"name": "fw", "allowed": [{"IPProtocol": "tcp"}]}
+            "projects/labctl-demo/global/firewalls",
+            {"name": "fw", "allowed": [{"IPProtocol": "tcp"}]},
         )
         api.delete(f"{INSTANCES}/vm-1")
         api.post(INSTANCES, vm_body(name="kept"))

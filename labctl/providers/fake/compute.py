@@ -23,7 +23,7 @@ from labctl.errors import (
     Stockout,
     TransientError,
 )
-from labctl.models import Disk, Gpu, MachineType, Vm, VmSpec, VmState
+from labctl.models import Disk, MachineType, Provisioning, Vm, VmSpec, VmState
 from labctl.providers.base import MetadataUpdate, Operation
 from labctl.providers.fake.resources import FakeResources
 from labctl.retry import RetryPolicy
@@ -272,28 +272,28 @@ class FakeCompute(FakeResources):
             zones = catalog.accelerator_zones(spec.gpu.type)
             if spec.zone not in zones:
                 raise InvalidInput(f"accelerator {spec.gpu.type!r} is not offered in {spec.zone}")
-            self._check_gpu_quota(spec.gpu, spec.region)
+            self._check_gpu_quota(spec)
 
-    def _check_gpu_quota(self, gpu: Gpu, region: str) -> None:
-        in_use = [vm for vm in self._vms.values() if vm.gpu and vm.state is VmState.RUNNING]
-        global_limit = self.faults.quotas.get("GPUS_ALL_REGIONS")
-        if global_limit is not None and sum(v.gpu.count for v in in_use if v.gpu) + gpu.count > (
-            global_limit
-        ):
+    def _check_gpu_quota(self, spec: VmSpec) -> None:
+        """As Compute: GPUS_ALL_REGIONS, then the region's metric this VM would use."""
+        assert spec.gpu is not None
+        (project,) = self._quotas(None)
+        if project.limit < project.usage + spec.gpu.count:
             raise QuotaExceeded(
-                f"Quota 'GPUS_ALL_REGIONS' exceeded. Limit: {global_limit} globally.",
+                f"Quota 'GPUS_ALL_REGIONS' exceeded. Limit: {project.limit} globally.",
                 metric="GPUS_ALL_REGIONS",
-                limit=global_limit,
+                limit=project.limit,
             )
-        metric = catalog.gpu_quota_metric(gpu.type)
-        limit = self.faults.quotas.get((region, metric))
-        used = sum(v.gpu.count for v in in_use if v.gpu and v.region == region)
-        if limit is not None and used + gpu.count > limit:
+        quotas = {q.metric: q for q in self._quotas(spec.region)}
+        spot = spec.provisioning is not Provisioning.STANDARD
+        metric = self._gpu_metric(spec.gpu.type, spot, spec.region)
+        quota = quotas[metric]
+        if quota.limit < quota.usage + spec.gpu.count:
             raise QuotaExceeded(
-                f"Quota '{metric}' exceeded. Limit: {limit} in region {region}.",
+                f"Quota '{metric}' exceeded. Limit: {quota.limit} in region {spec.region}.",
                 metric=metric,
-                region=region,
-                limit=limit,
+                region=spec.region,
+                limit=quota.limit,
             )
 
     def _new_vm(self, spec: VmSpec) -> Vm:

@@ -226,6 +226,15 @@ class FakeResources:
             scope = f"regions/{key[0]}" if isinstance(key, tuple) else "global"
             return Operation(f"op-{kind}-{found.name}", scope)
 
+    def _gpu_metric(self, gpu_type: str, spot: bool, region: str) -> str:
+        """Spot and preemptible GPUs use the PREEMPTIBLE_ quota, unless its limit is 0 (no
+        preemptible quota): then the standard one (https://cloud.google.com/compute/docs/
+        instances/spot#quotas)."""
+        preemptible = catalog.gpu_quota_metric(gpu_type, preemptible=True)
+        if spot and self.faults.quotas.get((region, preemptible), DEFAULT_LIMIT) > 0:
+            return preemptible
+        return catalog.gpu_quota_metric(gpu_type)
+
     def _quotas(self, region: str | None) -> list[Quota]:
         """Usage from running VMs; limits from faults.quotas (or plenty)."""
         running = [
@@ -239,8 +248,7 @@ class FakeResources:
             cpus = catalog.MACHINE_TYPES.get(vm.machine_type, (0, 0, False))[0]
             _add(usage, "PREEMPTIBLE_CPUS" if spot else "CPUS", cpus)
             if vm.gpu:
-                metric = catalog.gpu_quota_metric(vm.gpu.type)
-                _add(usage, ("PREEMPTIBLE_" + metric) if spot else metric, vm.gpu.count)
+                _add(usage, self._gpu_metric(vm.gpu.type, spot, vm.region), vm.gpu.count)
                 _add(usage, "GPUS_ALL_REGIONS", vm.gpu.count)
         limits = self.faults.quotas
         if region is None:

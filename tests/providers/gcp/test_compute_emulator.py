@@ -167,7 +167,10 @@ def test_global_gpu_quota(compute: GcpCompute, emu: Emulator) -> None:
 
 
 def test_regional_gpu_quota(compute: GcpCompute, emu: Emulator) -> None:
-    emu.set_faults({"quotas": {"us-central1": {"NVIDIA_P100_GPUS": 0}}})
+    # Spot GPUs use PREEMPTIBLE_NVIDIA_P100_GPUS, or the standard quota when that one is 0.
+    emu.set_faults(
+        {"quotas": {"us-central1": {"NVIDIA_P100_GPUS": 0, "PREEMPTIBLE_NVIDIA_P100_GPUS": 0}}}
+    )
     with pytest.raises(QuotaExceeded) as caught:
         create(compute, spec(), request_id=rid("r-quota-region"))
     assert caught.value.region == "us-central1"

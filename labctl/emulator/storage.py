@@ -65,11 +65,11 @@ class StorageEmulator:
         log.info("storage emulator on %s", self.url)
         return self
 
-    def wipe(self) -> None:
-        """Delete every bucket, object and policy (the server keeps running)."""
+    def wipe(self, keep_buckets: bool = False) -> None:
+        """Delete every object, and every bucket and policy unless ``keep_buckets``."""
         if self._storage is not None:
             with self._lock:
-                self._storage.wipe()
+                self._storage.wipe(keep_buckets=keep_buckets)
 
     def objects(self, bucket: str) -> dict[str, dict[str, Any]]:
         """The stored metadata of a bucket's objects, by name.

@@ -242,3 +242,12 @@ def test_objects_keep_working_through_the_bucket_layer(gcs: storage.Client, tmp_
     with pytest.raises(gexc.NotFound) as err:
         gcs.bucket("no-such-bucket").blob("x").reload()
     assert said(err.value) == "The specified bucket does not exist."
+
+
+def test_wipe_can_keep_the_buckets(gcs: storage.Client, storage_emulator: StorageEmulator) -> None:
+    course_bucket(gcs).blob("x").upload_from_string(b"x")
+    storage_emulator.wipe(keep_buckets=True)
+    assert gcs.get_bucket("cs-101-ana").labels == LABELS
+    assert list(gcs.list_blobs("cs-101-ana")) == []
+    storage_emulator.wipe()
+    assert list(gcs.list_buckets()) == []

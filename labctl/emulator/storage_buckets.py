@@ -2,41 +2,29 @@
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from labctl.emulator.errors import ApiError
-
-# The service's own texts, as clients print them (googleapi "Error 409: <message>, conflict"):
-# gitpod-io/gitpod#15578, GoogleCloudPlatform/mlops-with-vertex-ai#26,
-# googleapis/python-storage#1071, googleapis/nodejs-storage#1652, ONLYOFFICE/ControlPanel#8.
-NOT_FOUND = "The specified bucket does not exist."
-OWNED = "Your previous request to create the named bucket succeeded and you already own it."
-TAKEN = (
-    "The requested bucket name is not available. The bucket namespace is shared by all users of "
-    "the system. Please select a different name and try again."
+from labctl.emulator.storage_rules import (
+    NOT_EMPTY,
+    NOT_FOUND,
+    OWNED,
+    PRECONDITION,
+    PUBLIC_BLOCKED,
+    PUBLIC_MEMBERS,
+    TAKEN,
+    bucket_name_problem,
+    check_bindings,
+    check_bucket,
+    invalid,
+    metadata_etag,
+    policy_version,
+    project_number,
 )
-NOT_EMPTY = "The bucket you tried to delete is not empty."
-PRECONDITION = "At least one of the pre-conditions you specified did not hold."
-PUBLIC_BLOCKED = (
-    "The member bindings allUsers and allAuthenticatedUsers are not allowed since public access "
-    "prevention is enforced."
-)
 
-# https://cloud.google.com/storage/docs/naming-buckets
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
-_DOTTED_DECIMAL = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
-_GOOGLE_LIKE = re.compile(r"g[o0][o0]g[l1][e3]")  # "google" and close misspellings ("g00gle")
-
-STORAGE_CLASSES = frozenset(
-    {"STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL"}
-    | {"DURABLE_REDUCED_AVAILABILITY"}
-)
 _MULTI_REGIONS = frozenset({"US", "EU", "ASIA"})
 _DUAL_REGIONS = frozenset({"ASIA1", "EUR4", "EUR5", "EUR7", "EUR8", "NAM4"})
 # Fields a client may set at create; all but the create-only ones can be patched later.
@@ -48,49 +36,7 @@ _PATCHABLE = frozenset(
     | {"versioning", "website"}
 )
 _ACL_FIELDS = ("acl", "defaultObjectAcl", "owner")  # only with projection=full
-_MEMBER_PREFIXES = (
-    "user:", "serviceAccount:", "group:", "domain:", "principal:", "principalSet:",
-    "projectOwner:", "projectEditor:", "projectViewer:", "deleted:",
-)  # fmt: skip
-_PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 _UBLA_LOCK = timedelta(days=90)  # uniform access can be turned off again for 90 days
-_MAX_LABELS = 64
-
-
-def bucket_name_problem(name: str) -> str | None:
-    """Why Cloud Storage refuses this bucket name, or None when it is valid."""
-    if not 3 <= len(name) <= (222 if "." in name else 63):
-        return "3-63 characters (222 with dots)"
-    if not _NAME.fullmatch(name):
-        return "only a-z 0-9 . - _, starting and ending with a letter or digit"
-    if any(len(part) > 63 for part in name.split(".")):
-        return "each dot-separated part at most 63 characters"
-    if _DOTTED_DECIMAL.fullmatch(name):
-        return "not an IP address"
-    if name.startswith("goog") or _GOOGLE_LIKE.search(name):
-        return "no 'goog' prefix, no 'google' or close misspellings"
-    return None
-
-
-def metadata_etag(generation: int) -> str:
-    """An etag in Cloud Storage's shape for bucket metadata and IAM policies ('CAE=' for 1).
-
-    It is base64 of a protobuf varint field 1: it changes whenever the generation changes.
-    """
-    out = bytearray(b"\x08")
-    while True:
-        byte, generation = generation & 0x7F, generation >> 7
-        out.append(byte | 0x80 if generation else byte)
-        if not generation:
-            return base64.b64encode(bytes(out)).decode()
-
-
-def project_number(project: str) -> str:
-    """A stable 12-digit project number for a project id (a number stays itself)."""
-    if project.isdigit():
-        return project
-    digest = hashlib.sha256(project.encode()).digest()
-    return str(10**11 + int.from_bytes(digest[:8], "big") % (9 * 10**11))
 
 
 def _now() -> datetime:
@@ -114,16 +60,13 @@ def _merge(old: Any, patch: Any) -> Any:
     return merged
 
 
-def _invalid(message: str) -> ApiError:
-    return ApiError(400, message, "invalid")
-
-
 class Buckets:
     """Bucket resources and IAM policies, kept in gcp-storage-emulator's ``Storage`` object.
 
     Buckets live in ``storage.buckets`` (so the library's object routes find them) with a hidden
-    ``_project`` key; policies go through ``storage.get/set_bucket_iam_policy`` with a hidden
-    ``_seq``. Keys starting with ``_`` are never rendered. Callers serialise access.
+    ``_project`` key and the IAM policy under ``_policy`` (so a wipe that keeps buckets keeps
+    policies, and a deleted bucket takes its policy along). Keys starting with ``_`` are never
+    rendered. Callers serialise access.
     """
 
     def __init__(self, storage: Any) -> None:
@@ -136,7 +79,7 @@ class Buckets:
             raise ApiError(400, "Required", "required")
         name = str(body["name"])
         if bucket_name_problem(name):
-            raise _invalid(f"Invalid bucket name: '{name}'")
+            raise invalid(f"Invalid bucket name: '{name}'")
         existing = self.storage.buckets.get(name)
         if existing is not None:
             raise ApiError(409, OWNED if existing.get("_project") == project else TAKEN, "conflict")
@@ -166,7 +109,7 @@ class Buckets:
         # New buckets get a 7-day soft delete policy unless the request sets one.
         soft = bucket.setdefault("softDeletePolicy", {"retentionDurationSeconds": "604800"})
         soft["effectiveTime"] = _rfc3339(now)
-        _check(bucket)
+        check_bucket(bucket)
         self.storage.create_bucket(name, bucket)
         return render_bucket(bucket, base, query.get("projection", "noAcl"))
 
@@ -203,7 +146,7 @@ class Buckets:
         bucket = self._bucket(name)
         _preconditions(bucket, query)
         if not isinstance(body, dict):
-            raise _invalid("Invalid JSON payload: expected an object")
+            raise invalid("Invalid JSON payload: expected an object")
         changed = copy.deepcopy(bucket)
         for key, value in body.items():
             if key in _PATCHABLE and key != "iamConfiguration":
@@ -223,7 +166,7 @@ class Buckets:
         bucket = self._bucket(name)
         _preconditions(bucket, query)
         if not isinstance(body, dict):
-            raise _invalid("Invalid JSON payload: expected an object")
+            raise invalid("Invalid JSON payload: expected an object")
         changed = {k: v for k, v in bucket.items() if k not in _PATCHABLE}
         changed.update({k: copy.deepcopy(v) for k, v in body.items() if k in _PATCHABLE and v})
         changed["iamConfiguration"] = _iam_configuration(
@@ -261,28 +204,27 @@ class Buckets:
 
     # --- IAM ------------------------------------------------------------------------------------
     def get_iam(self, name: str) -> dict[str, Any]:
-        self._bucket(name)
-        return _render_policy(name, self._policy(name))
+        return _render_policy(name, _policy(self._bucket(name)))
 
     def set_iam(self, name: str, body: Any) -> dict[str, Any]:
         """Replace the policy; a stale ``etag`` fails with 412 as gsutil's ``iam ch`` expects
         (it retries on 412: gslib/commands/iam.py in the Cloud SDK)."""
         bucket = self._bucket(name)
         if not isinstance(body, dict):
-            raise _invalid("Invalid JSON payload: expected a policy object")
-        current = self._policy(name)
+            raise invalid("Invalid JSON payload: expected a policy object")
+        current = _policy(bucket)
         if body.get("etag") and body["etag"] != metadata_etag(current["_seq"]):
             raise ApiError(412, PRECONDITION, "conditionNotMet")
-        bindings = _check_bindings(body.get("bindings") or [])
-        version = _version(body.get("version"))
+        bindings = check_bindings(body.get("bindings") or [])
+        version = policy_version(body.get("version"))
         if version < 3 and any("condition" in b for b in bindings):
-            raise _invalid("IAM policies with conditions must be version 3")
+            raise invalid("IAM policies with conditions must be version 3")
         pap = (bucket.get("iamConfiguration") or {}).get("publicAccessPrevention")
         members = {m for b in bindings for m in b["members"]}
-        if pap == "enforced" and members & _PUBLIC_MEMBERS:
+        if pap == "enforced" and members & PUBLIC_MEMBERS:
             raise ApiError(412, PUBLIC_BLOCKED, "conditionNotMet")
         policy = {"version": version, "bindings": bindings, "_seq": current["_seq"] + 1}
-        self.storage.set_bucket_iam_policy(name, policy)
+        bucket["_policy"] = policy
         return _render_policy(name, policy)
 
     # --- helpers --------------------------------------------------------------------------------
@@ -292,17 +234,11 @@ class Buckets:
             raise ApiError(404, NOT_FOUND, "notFound")
         return bucket
 
-    def _policy(self, name: str) -> dict[str, Any]:
-        stored = self.storage.get_bucket_iam_policy(name)
-        if not isinstance(stored, dict) or "_seq" not in stored:
-            return {"version": 1, "bindings": [], "_seq": 1}
-        return stored
-
     def _commit(
         self, bucket: dict[str, Any], changed: dict[str, Any], base: str, query: dict[str, str]
     ) -> dict[str, Any]:
         changed["storageClass"] = str(changed.get("storageClass") or "STANDARD").upper()
-        _check(changed)
+        check_bucket(changed)
         generation = int(bucket["metageneration"]) + 1
         changed.update(
             metageneration=str(generation), etag=metadata_etag(generation), updated=_rfc3339(_now())
@@ -318,6 +254,16 @@ def render_bucket(bucket: dict[str, Any], base: str, projection: str = "noAcl") 
     out = {k: copy.deepcopy(v) for k, v in bucket.items() if k[0] != "_" and k not in hidden}
     out["selfLink"] = f"{base}/storage/v1/b/{quote(bucket['name'], safe='')}"
     return out
+
+
+def _policy(bucket: dict[str, Any]) -> dict[str, Any]:
+    """The stored policy, or a new bucket's.
+
+    Cloud Storage gives a new bucket legacy bindings for the project's owners, editors and
+    viewers (roles/storage.legacyBucketOwner, legacyBucketReader); the emulator starts with
+    none, so a test sees exactly what it granted.
+    """
+    return bucket.get("_policy") or {"version": 1, "bindings": [], "_seq": 1}
 
 
 def _render_policy(name: str, policy: dict[str, Any]) -> dict[str, Any]:
@@ -344,7 +290,7 @@ def _iam_configuration(requested: Any, old: dict[str, Any] | None, now: datetime
     pap = str(requested.get("publicAccessPrevention") or old.get("publicAccessPrevention") or "")
     pap = "inherited" if pap in ("", "unspecified") else pap
     if pap not in ("inherited", "enforced"):
-        raise _invalid(f"Invalid value for publicAccessPrevention: '{pap}'")
+        raise invalid(f"Invalid value for publicAccessPrevention: '{pap}'")
     return {
         "bucketPolicyOnly": dict(access),
         "uniformBucketLevelAccess": dict(access),
@@ -360,62 +306,6 @@ def _location_type(location: str, bucket: dict[str, Any]) -> str:
     return "region"
 
 
-def _check(bucket: dict[str, Any]) -> None:
-    """What the API refuses in a bucket resource (labels, storage class); empty labels vanish."""
-    if bucket["storageClass"] not in STORAGE_CLASSES:
-        raise _invalid(f"Invalid storage class: '{bucket['storageClass']}'")
-    labels = bucket.get("labels")
-    if labels is None:
-        return
-    if not isinstance(labels, dict) or len(labels) > _MAX_LABELS:
-        raise _invalid(f"A bucket can have at most {_MAX_LABELS} labels")
-    for key, value in labels.items():
-        if not _label_ok(key, first=True) or not _label_ok(value, first=False):
-            raise _invalid(f"Invalid label: '{key}': '{value}'")
-    if not labels:
-        del bucket["labels"]  # the API leaves an empty map out
-
-
-def _label_ok(text: Any, *, first: bool) -> bool:
-    """https://cloud.google.com/resource-manager/docs/labels-overview (keys start with a letter)."""
-    if not isinstance(text, str) or len(text) > 63 or (first and not text):
-        return False
-    if first and not text[0].islower():
-        return False
-    return all(c.islower() or c.isdigit() or c in "_-" for c in text)
-
-
-def _check_bindings(bindings: Any) -> list[dict[str, Any]]:
-    if not isinstance(bindings, list):
-        raise _invalid("bindings must be a list")
-    out = []
-    for binding in bindings:
-        if not isinstance(binding, dict) or not isinstance(binding.get("role"), str):
-            raise _invalid("Every binding needs a role")
-        role, members = binding["role"], binding.get("members") or []
-        if not role.startswith(("roles/", "projects/", "organizations/")):
-            raise _invalid(f"Role {role} is not valid")
-        for member in members:
-            if member not in _PUBLIC_MEMBERS and not str(member).startswith(_MEMBER_PREFIXES):
-                raise _invalid(f"Invalid member: '{member}'")
-        if members:  # a binding without members is dropped, as IAM does
-            kept = {"role": role, "members": sorted(set(members))}
-            if binding.get("condition"):
-                kept["condition"] = copy.deepcopy(binding["condition"])
-            out.append(kept)
-    return out
-
-
-def _version(value: Any) -> int:
-    try:
-        version = int(value or 1)
-    except (TypeError, ValueError):
-        raise _invalid(f"Invalid policy version: '{value}'") from None
-    if version not in (1, 2, 3):
-        raise _invalid(f"Invalid policy version: '{value}'")
-    return version
-
-
 def _required(query: dict[str, str], name: str) -> str:
     value = query.get(name)
     if not value:
@@ -427,7 +317,7 @@ def _int(query: dict[str, str], name: str, default: int) -> int:
     try:
         return int(query.get(name) or default)
     except ValueError:
-        raise _invalid(f"Invalid value for {name}: '{query[name]}'") from None
+        raise invalid(f"Invalid value for {name}: '{query[name]}'") from None
 
 
 def _preconditions(bucket: dict[str, Any], query: dict[str, str], *, read: bool = False) -> bool:

@@ -22,7 +22,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from gcp_storage_emulator.server import RequestHandler
 
 from labctl.emulator.errors import ApiError
-from labctl.emulator.storage_buckets import NOT_FOUND, PRECONDITION, Buckets
+from labctl.emulator.storage_buckets import Buckets
+from labctl.emulator.storage_rules import NOT_FOUND, PRECONDITION
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from labctl.emulator.storage import StorageEmulator
-from labctl.emulator.storage_buckets import OWNED, PRECONDITION, PUBLIC_BLOCKED, TAKEN
+from labctl.emulator.storage_rules import OWNED, PRECONDITION, PUBLIC_BLOCKED, TAKEN
 
 LABELS = {"labctl-managed": "true", "labctl-course": "cs-101"}
 
@@ -179,6 +179,9 @@ def test_bucket_iam_round_trips_with_etags(gcs: storage.Client) -> None:
     assert stale.value.errors[0]["reason"] == "conditionNotMet"
     other = gcs.create_bucket("other-bucket").get_iam_policy()  # policies are per bucket
     assert other.bindings == [] and other.etag == "CAE="
+    bucket.delete()
+    reborn = course_bucket(gcs).get_iam_policy()  # a deleted bucket takes its policy along
+    assert reborn.bindings == [] and reborn.etag == "CAE="
 
 
 def test_public_members_are_refused_when_public_access_prevention_is_enforced(
@@ -245,9 +248,14 @@ def test_objects_keep_working_through_the_bucket_layer(gcs: storage.Client, tmp_
 
 
 def test_wipe_can_keep_the_buckets(gcs: storage.Client, storage_emulator: StorageEmulator) -> None:
-    course_bucket(gcs).blob("x").upload_from_string(b"x")
+    bucket = course_bucket(gcs)
+    bucket.blob("x").upload_from_string(b"x")
+    policy = bucket.get_iam_policy()
+    policy.bindings.append({"role": "roles/storage.objectViewer", "members": {"user:a@b.c"}})
+    bucket.set_iam_policy(policy)
     storage_emulator.wipe(keep_buckets=True)
     assert gcs.get_bucket("cs-101-ana").labels == LABELS
+    assert gcs.bucket("cs-101-ana").get_iam_policy().etag == "CAI="
     assert list(gcs.list_blobs("cs-101-ana")) == []
     storage_emulator.wipe()
     assert list(gcs.list_buckets()) == []

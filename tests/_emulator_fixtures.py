@@ -6,6 +6,9 @@
 
 ``emulator_session`` starts one emulator (Compute on a free port, no storage) for the whole
 session; ``emulator`` hands it to a test with empty state and no faults, and cleans up after.
+``storage_emulator_session`` starts one Cloud Storage emulator for the session;
+``storage_emulator`` hands it to a test wiped, with STORAGE_EMULATOR_HOST pointing at it (it is
+a ``labctl.emulator.storage.StorageEmulator``: ``.url``, ``.wipe()``, ``.objects(bucket)``).
 ``gcloud_env`` builds an isolated environment for running real gcloud against an emulator.
 """
 
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from labctl.emulator import Emulator
+from labctl.emulator.storage import StorageEmulator
 
 CLOSED_LOOPBACK = "127.0.0.1:9"  # nothing listens: metadata-server probes fail at once
 
@@ -38,6 +42,26 @@ def emulator(emulator_session: Emulator) -> Iterator[Emulator]:
     yield emulator_session
     emulator_session.set_faults({})
     emulator_session.reset()
+
+
+@pytest.fixture(scope="session")
+def storage_emulator_session() -> Iterator[StorageEmulator]:
+    storage = StorageEmulator(0).start()
+    try:
+        yield storage
+    finally:
+        storage.stop()
+
+
+@pytest.fixture
+def storage_emulator(
+    storage_emulator_session: StorageEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StorageEmulator]:
+    storage_emulator_session.wipe()
+    assert storage_emulator_session.url is not None
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", storage_emulator_session.url)
+    yield storage_emulator_session
+    storage_emulator_session.wipe()
 
 
 def gcloud_env(emu: Emulator, config_dir: Path, project: str = "labctl-demo") -> dict[str, str]:

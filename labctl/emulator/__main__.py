@@ -1,8 +1,13 @@
-"""``python -m labctl.emulator``: run the emulator in the foreground until SIGINT/SIGTERM."""
+"""``python -m labctl.emulator``: run the emulator in the foreground until SIGINT/SIGTERM.
+
+It records itself in the run file (``labctl.emulator.lifecycle``) so that other processes can
+see it (``emulator_status``) and stop it (``stop_emulator``); bad inputs exit 2 with one line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import signal
 import sys
@@ -11,6 +16,7 @@ import time
 from types import FrameType
 
 from labctl.emulator.emulator import Emulator
+from labctl.emulator.lifecycle import EmulatorRunning
 
 _RELOAD_SECONDS = 1.0
 
@@ -36,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-seconds", type=float, default=0, help="stop after this long (0 = until signalled)"
     )
+    parser.add_argument(
+        "--no-run-file", action="store_true", help="do not record this emulator in the run file"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log every request (storage included)"
+    )
     return parser.parse_args(argv)
 
 
@@ -48,8 +60,20 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    emu = Emulator(args.port, args.storage_port, args.state, args.faults).start()
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     try:
+        emu = Emulator(args.port, args.storage_port, args.state, args.faults).start()
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if not args.no_run_file:
+            try:
+                emu.write_run_file(args.project)
+            except EmulatorRunning as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         for key, value in emu.env(args.project).items():
             print(f"export {key}={shlex.quote(value)}")
         sys.stdout.flush()

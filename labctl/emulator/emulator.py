@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -10,7 +11,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from labctl.emulator.faults import Faults, load_faults_file
+from labctl.emulator.faults import Faults
+from labctl.emulator.inputs import check_port, check_state_file, load_faults
 from labctl.emulator.server import ComputeHTTPServer, ComputeService, make_server
 from labctl.emulator.state import State, render
 from labctl.emulator.storage import StorageEmulator
@@ -36,11 +38,14 @@ class Emulator:
         state_file: str | Path | None = None,
         faults_file: str | Path | None = None,
     ) -> None:
-        self._requested_port = compute_port
-        self._storage_port = storage_port
+        self._requested_port = check_port(compute_port, "compute port")
+        self._storage_port = (
+            None if storage_port is None else check_port(storage_port, "storage port")
+        )
         self.state_file = Path(state_file) if state_file else None
         self.faults_file = Path(faults_file) if faults_file else None
-        self._faults = Faults(load_faults_file(self.faults_file) if self.faults_file else {})
+        self._faults = Faults({})
+        self.reload_faults_file()
         self._state: State | None = None
         self._service: ComputeService | None = None
         self._server: ComputeHTTPServer | None = None
@@ -48,15 +53,20 @@ class Emulator:
         self._storage: StorageEmulator | None = None
         self._tmpdir: Path | None = None
         self.token_file: Path | None = None
+        self.run_file: Path | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> Emulator:
         if self._server is not None:
             return self
+        check_state_file(self.state_file)
         self._state = State(self.state_file)
         self._service = ComputeService(self._state, self._faults)
         self._register_admin(self._service)
-        self._server = make_server(self._service, self._requested_port)
+        try:
+            self._server = make_server(self._service, self._requested_port)
+        except OSError as exc:  # name the address: "[Errno 98] Address already in use: '...'"
+            raise OSError(exc.errno, exc.strerror, f"127.0.0.1:{self._requested_port}") from None
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -76,7 +86,22 @@ class Emulator:
         log.info("compute emulator on %s", self.compute_url)
         return self
 
+    def write_run_file(self, project: str = "labctl-demo") -> Path:
+        """Record this emulator for ``labctl emulator status/stop`` (removed by ``stop``).
+
+        Raises ``lifecycle.EmulatorRunning`` if another live emulator is recorded.
+        """
+        from labctl.emulator.lifecycle import write_run_file
+
+        self.run_file = write_run_file(self, project)
+        return self.run_file
+
     def stop(self) -> None:
+        if self.run_file is not None:
+            from labctl.emulator.lifecycle import remove_run_file
+
+            remove_run_file(self.run_file, os.getpid())
+            self.run_file = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -138,8 +163,13 @@ class Emulator:
         self._faults.set(faults)
 
     def reload_faults_file(self) -> None:
+        """(Re)read the faults file; ValueError/OSError naming the file if it is bad."""
         if self.faults_file is not None:
-            self._faults.set(load_faults_file(self.faults_file))
+            faults = load_faults(self.faults_file)
+            try:
+                self._faults.set(faults)
+            except ValueError as exc:
+                raise ValueError(f"{self.faults_file}: {exc}") from None
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -259,7 +289,11 @@ class Emulator:
                 "POST preempt": lambda b: self.preempt(b["project"], b["zone"], b["instance"]),
                 "PUT guest-attributes": guest_attributes,
                 "POST age": age,
-                "GET health": lambda _b: {"ok": True, "compute_url": self.compute_url},
+                "GET health": lambda _b: {
+                    "ok": True,
+                    "compute_url": self.compute_url,
+                    "pid": os.getpid(),  # lets `labctl emulator stop` confirm whom it signals
+                },
             }
         )
 
@@ -270,6 +304,8 @@ def emulator_env(
     """The exports for an emulator at these addresses (``labctl emulator env`` prints them).
 
     gcloud wants an access token even for a plain-http endpoint; any token in a file will do.
+    ``gcloud storage`` needs the JSON API base ending in ``storage/v1/``: it derives upload and
+    download links by removing that suffix (``api_lib/storage/gcs_json/client.py`` in the SDK).
     """
     root = compute_url.split("compute/v1/", 1)[0]  # http://127.0.0.1:PORT/
     env = {
@@ -283,4 +319,5 @@ def emulator_env(
     }
     if storage_url:
         env["STORAGE_EMULATOR_HOST"] = storage_url
+        env["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"] = storage_url.rstrip("/") + "/storage/v1/"
     return env

@@ -3,6 +3,7 @@
 import pytest
 
 from labctl.emulator import Emulator
+from tests._emulator_fixtures import storage_emulator, storage_emulator_session  # noqa: F401
 from tests.emulator._http import Api
 
 

@@ -58,8 +58,8 @@ def test_disk_users_through_instance_delete(api: Api) -> None:
     assert status == 400
     assert err["error"]["errors"][0]["reason"] == "resourceInUseByAnotherResource"
     assert err["error"]["message"] == (
-        f"The disk resource 'projects/labctl-demo/zones/{ZONE}/disks/data' is already being used by "
-        f"'projects/labctl-demo/zones/{ZONE}/instances/vm-1'"
+        f"The disk resource 'projects/labctl-demo/zones/{ZONE}/disks/data' is already being "
+        f"used by 'projects/labctl-demo/zones/{ZONE}/instances/vm-1'"
     )
 
     api.delete(f"{INSTANCES}/vm-1")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from labctl.config import Settings
-from labctl.errors import AlreadyExists, InvalidInput, LabctlError, NotEmpty
+from labctl.errors import AlreadyExists, Interrupted, InvalidInput, LabctlError, NotEmpty
 from labctl.labels import (
     COURSE,
     MANAGED,
@@ -322,6 +322,19 @@ class DeleteSelection:
     failures: dict[str, LabctlError] = field(default_factory=dict)
 
 
+def delete_targets(names: Sequence[str], wanted: Selector) -> list[str]:
+    """The names checked (repeats dropped); InvalidInput unless there are names or selectors,
+    not both: a delete never picks buckets by labels without being asked to."""
+    if names and wanted.by_labels:
+        raise InvalidInput("give bucket names or --course/--owner/--older-than, not both")
+    if not names and not wanted.by_labels:
+        raise InvalidInput(
+            "name the buckets to delete, or choose them with --course, --owner or --older-than",
+            field="NAME",
+        )
+    return check_names(names)
+
+
 def plan_delete(
     storage: StorageProvider,
     names: Sequence[str],
@@ -340,7 +353,12 @@ def plan_delete(
         blobs = storage.list_blobs(name)
         return DeletePlan(name, len(blobs), sum(b.size for b in blobs))
 
-    outcomes = apply_to_many(list(dict.fromkeys(names)), key=str, send=count, action="count")
+    try:
+        outcomes = apply_to_many(list(dict.fromkeys(names)), key=str, send=count, action="count")
+    except Interrupted:  # only reads were in flight
+        raise Interrupted(
+            "interrupted while counting objects; nothing deleted", action="count"
+        ) from None
     selection = DeleteSelection([])
     for outcome in outcomes:
         counted: DeletePlan = outcome.value
@@ -364,14 +382,20 @@ def delete_many(
     force: bool,
     on_result: Callable[[Outcome[DeletePlan]], None] | None = None,
 ) -> list[Outcome[DeletePlan]]:
-    """Delete every planned bucket through the batch engine; one Outcome each, failures kept."""
-    return apply_to_many(
-        plans,
-        key=lambda p: p.name,
-        send=lambda p: storage.delete_bucket(p.name, force=force),
-        action="delete",
-        on_result=on_result,
-    )
+    """Delete every planned bucket through the batch engine; one Outcome each, failures kept.
+    Ctrl-C raises Interrupted naming the buckets whose delete may still be under way."""
+    try:
+        return apply_to_many(
+            plans,
+            key=lambda p: p.name,
+            send=lambda p: storage.delete_bucket(p.name, force=force),
+            action="delete",
+            on_result=on_result,
+        )
+    except Interrupted as exc:
+        raise Interrupted(
+            exc.message, action="delete", in_flight=exc.in_flight, kind="bucket"
+        ) from None
 
 
 # -- IAM ---------------------------------------------------------------------------------------

@@ -63,14 +63,7 @@ def delete(
     without --force, refused) is one failed item and the others go on."""
     from labctl import buckets
 
-    names = buckets.check_names(names)
-    if names and wanted.by_labels:
-        raise InvalidInput("give bucket names or --course/--owner/--older-than, not both")
-    if not names and not wanted.by_labels:
-        raise InvalidInput(
-            "name the buckets to delete, or choose them with --course, --owner or --older-than",
-            field="NAME",
-        )
+    names = buckets.delete_targets(names, wanted)
     with app.out.spinner("Counting objects..."):
         selection = buckets.plan_delete(
             app.storage, names, wanted=wanted, force=force, now=datetime.now(UTC)
@@ -85,14 +78,15 @@ def delete(
         _delete_dry_run(app, selection.plans)
     elif selection.plans:
         _confirm_delete(app, selection.plans, yes=yes)
-        with app.out.progress(f"Deleting {len(selection.plans)} bucket(s)", total) as advance:
+        count = len(selection.plans)
+        with app.out.progress(f"Deleting {count} bucket(s)", count) as advance:
             done = buckets.delete_many(
                 app.storage, selection.plans, force=force, on_result=lambda _: advance(1)
             )
         _print_deleted(app, done, quiet_failures=total == 1)
         outcomes += done
-        if app.out.fmt is Format.json:
-            app.out.json([views.bucket_outcome_record(o) for o in outcomes])
+    if not dry_run and app.out.fmt is Format.json and (selection.plans or total > 1):
+        app.out.json([views.bucket_outcome_record(o) for o in outcomes])
     _raise_failures({o.key: o.error for o in outcomes if o.error is not None}, total, "deleted")
     if not dry_run and selection.plans:
         app.out.next_step("labctl bucket list")

@@ -222,3 +222,43 @@ def test_change_access_reports_the_bindings_afterwards() -> None:
     }
     assert not buckets.change_access(fake, request, grant=True).changed
     assert buckets.change_access(fake, request, grant=False).members == {}
+
+
+def test_delete_targets_are_names_or_selectors() -> None:
+    assert buckets.delete_targets(["b-1", "b-1"], buckets.selector()) == ["b-1"]
+    with pytest.raises(InvalidInput, match="not both"):
+        buckets.delete_targets(["b-1"], buckets.selector(course="cs"))
+    with pytest.raises(InvalidInput, match="name the buckets"):
+        buckets.delete_targets([], buckets.selector(all_=True))
+
+
+def test_ctrl_c_during_deletes_names_the_buckets_still_in_flight() -> None:
+    import threading
+
+    from labctl.cli._errors import render
+    from labctl.errors import Interrupted
+
+    fake = FakeStorage()
+    for name in ("b-1", "b-2"):
+        fake.create_bucket(BucketSpec(name))
+    entered, stuck = threading.Event(), threading.Event()
+    real = fake.delete_bucket
+
+    def slow(name: str, *, force: bool = False) -> None:
+        if name == "b-2":
+            entered.set()
+            stuck.wait(5)
+        real(name, force=force)
+
+    fake.delete_bucket = slow  # type: ignore[method-assign]
+
+    def on_result(outcome: object) -> None:
+        entered.wait(5)  # b-2's request is out when the user presses Ctrl-C
+        raise KeyboardInterrupt
+
+    plans = [buckets.DeletePlan("b-1", 0, 0), buckets.DeletePlan("b-2", 0, 0)]
+    with pytest.raises(Interrupted) as err:
+        buckets.delete_many(fake, plans, force=False, on_result=on_result)
+    stuck.set()
+    assert err.value.kind == "bucket" and list(err.value.in_flight) == ["b-2"]
+    assert render(err.value)[1] == "b-2 may still be deleted: labctl bucket ls gs://b-2"

@@ -89,8 +89,9 @@ def _local_client(project: str, credentials: Credentials | None, endpoint: str) 
 
 
 class FailFastSession:
-    """A requests session in which a connection nothing answers raises EndpointUnreachable: no
-    ConnectionError, so the client library does not retry it, and the CLI says what to start."""
+    """A requests session in which a connection that cannot be opened raises
+    EndpointUnreachable: no ConnectionError, so the client library does not retry it, and the
+    CLI says what to start. A connection cut later is left to the library's retries."""
 
     def __init__(self, inner: requests.Session, endpoint: str) -> None:
         self._inner = inner
@@ -98,10 +99,14 @@ class FailFastSession:
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         import requests
+        from urllib3.exceptions import ConnectTimeoutError
 
         try:
             return self._inner.request(method, url, *args, **kwargs)
         except requests.ConnectionError as exc:
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if not isinstance(reason, ConnectTimeoutError):  # includes NewConnectionError
+                raise
             raise EndpointUnreachable(
                 f"nothing answers at {self.endpoint}", url=self.endpoint
             ) from exc

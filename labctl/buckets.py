@@ -1,21 +1,36 @@
-"""Buckets as labctl sees them: names, specs, creation retries, delete plans, IAM (no cloud code).
+"""Course buckets as use cases: check a create request, create it, select, delete many, IAM.
 
-gs:// paths and file transfers are in labctl.transfers.
+Each use case has a pure first step that checks every input (no provider, no credentials, no
+cloud import) and a second that acts through a StorageProvider, so a bad name is reported
+before anything else happens. gs:// paths and file transfers are in labctl.transfers.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
-from labctl.errors import AlreadyExists, InvalidInput
-from labctl.labels import managed_labels
-from labctl.models import BlobInfo, Bucket, BucketSpec
-from labctl.naming import check_bucket_name, check_labels, derive_bucket_name, slugify
+from labctl.config import Settings
+from labctl.errors import AlreadyExists, Interrupted, InvalidInput, LabctlError, NotEmpty
+from labctl.labels import (
+    COURSE,
+    MANAGED,
+    OWNER,
+    check_user_labels,
+    created_of,
+    default_owner,
+    managed_labels,
+    owner_slug,
+    parse_duration,
+)
+from labctl.models import Bucket, BucketSpec, region_of
+from labctl.naming import check_bucket_name, derive_bucket_name, parse_labels, slugify
 from labctl.providers.base import StorageProvider
+from labctl.runner import Outcome, apply_to_many
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +58,49 @@ MEMBER_KINDS = ("user", "group", "serviceAccount", "domain")
 
 MIN_PROJECT_ID = 6
 NAME_ATTEMPTS = 5  # derived names: a 24-bit suffix clashes rarely; a few tries are plenty
+# Dotted bucket names (https://cloud.google.com/storage/docs/naming-buckets): up to 222
+# characters, each dot-separated part at most 63. labctl never creates one, but may be asked to
+# read or delete one that exists.
+MAX_DOTTED_NAME = 222
+MAX_NAME_PART = 63
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DOTTED_RE = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
+_GOOGLE_LIKE = re.compile(r"g[o0]{2}g[l1][e3]")
 
 
 # -- names -------------------------------------------------------------------------------------
+
+
+def check_name(name: str) -> str:
+    """Any name Cloud Storage allows for a bucket, dotted ones included (for buckets that already
+    exist); InvalidInput otherwise, so a name that cannot exist never reaches a URL."""
+    if "." not in name:
+        return check_bucket_name(name)
+
+    def bad(rule: str) -> InvalidInput:
+        return InvalidInput(f"invalid bucket name {name!r}: {rule}", field="NAME")
+
+    if not 3 <= len(name) <= MAX_DOTTED_NAME:
+        raise bad(f"names with dots must be 3-{MAX_DOTTED_NAME} characters long")
+    if not _DOTTED_RE.fullmatch(name):
+        raise bad(
+            "use lowercase letters, digits, '-', '_' and '.', starting and ending alphanumeric"
+        )
+    if any(not 1 <= len(part) <= MAX_NAME_PART for part in name.split(".")):
+        raise bad(f"each dot-separated part must be 1-{MAX_NAME_PART} characters long")
+    if name.startswith("goog") or _GOOGLE_LIKE.search(name):
+        raise bad("must not start with 'goog' or contain 'google' or a look-alike")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    raise bad("must not look like an IP address")
+
+
+def check_names(names: Sequence[str]) -> list[str]:
+    """Every name checked (InvalidInput on the first bad one), repeats dropped, order kept."""
+    return [check_name(n) for n in dict.fromkeys(names)]
 
 
 def check_location(location: str) -> str:
@@ -57,6 +110,7 @@ def check_location(location: str) -> str:
         raise InvalidInput(
             f"unknown bucket location {location!r}",
             hint="use a region such as us-central1, a dual-region such as nam4, or us / eu / asia",
+            field="--location",
         )
     return upper
 
@@ -65,7 +119,8 @@ def check_storage_class(storage_class: str) -> str:
     upper = storage_class.strip().upper()
     if upper not in STORAGE_CLASSES:
         raise InvalidInput(
-            f"unknown storage class {storage_class!r}: use one of {', '.join(STORAGE_CLASSES)}"
+            f"unknown storage class {storage_class!r}: use one of {', '.join(STORAGE_CLASSES)}",
+            field="--storage-class",
         )
     return upper
 
@@ -94,37 +149,36 @@ def default_prefix(course: str, owner: str) -> str:
 def check_prefix(prefix: str, *, project: str | None) -> str:
     if "@" in prefix:
         raise InvalidInput(
-            f"prefix {prefix!r} must not contain an e-mail address (bucket names are public)"
+            f"prefix {prefix!r} must not contain an e-mail address (bucket names are public)",
+            field="--prefix",
         )
     if not slugify(prefix):
-        raise InvalidInput(f"prefix {prefix!r} has no letters or digits")
+        raise InvalidInput(f"prefix {prefix!r} has no letters or digits", field="--prefix")
     check_public_name(slugify(prefix), project=project)
     return prefix
 
 
-def build_spec(
-    *,
-    name: str,
-    location: str,
-    storage_class: str,
-    labels: Mapping[str, str],
-    project: str | None,
-) -> BucketSpec:
-    """A validated spec: every rule checked here, before any call."""
-    check_bucket_name(name)
-    check_public_name(name, project=project)
-    return BucketSpec(
-        name=name,
-        location=check_location(location),
-        storage_class=check_storage_class(storage_class),
-        labels=check_labels(dict(labels)),
-    )
+# -- create ------------------------------------------------------------------------------------
 
 
-def bucket_labels(
-    *, course: str, owner: str, now: datetime, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    return check_labels(managed_labels(course=course, owner=owner, now=now, extra=extra))
+@dataclass(frozen=True)
+class BucketRequest:
+    """`labctl bucket create` flags; None means "derive it" or "use the configuration"."""
+
+    name: str | None = None
+    prefix: str | None = None
+    location: str | None = None  # default: the region of course.zone
+    storage_class: str = "STANDARD"
+    labels: list[str] = field(default_factory=list)  # KEY=VALUE
+    owner: str | None = None  # default: LABCTL_OWNER or the login name
+
+
+@dataclass(frozen=True)
+class BucketPlan:
+    """A checked request: the spec to send, and the prefix its name was derived from (if so)."""
+
+    spec: BucketSpec
+    derived_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,38 +187,119 @@ class CreateResult:
     attempts: tuple[str, ...]  # every name tried, the created one last
 
 
-def create_bucket(
+def plan(
+    request: BucketRequest, settings: Settings, *, now: datetime, project: str | None = None
+) -> BucketPlan:
+    """Every rule checked, nothing sent: the name (given, or derived from a prefix), location,
+    class and labels. `project` is the project id when known without a cloud call."""
+    course = settings.course
+    if request.name is not None and request.prefix is not None:
+        raise InvalidInput("give a NAME or --prefix, not both", field="--prefix")
+    owner = owner_slug(request.owner) if request.owner else default_owner()
+    derived_from = None
+    if request.name is None:
+        derived_from = check_prefix(
+            request.prefix or default_prefix(course.name, owner), project=project
+        )
+        name = derive_bucket_name(derived_from)
+    else:
+        name = check_bucket_name(request.name)
+    check_public_name(name, project=project)
+    extra = {**course.labels, **check_user_labels(parse_labels(request.labels))}
+    spec = BucketSpec(
+        name=name,
+        location=check_location(request.location or region_of(course.zone)),
+        storage_class=check_storage_class(request.storage_class),
+        labels=managed_labels(course=course.name, owner=owner, now=now, extra=extra),
+    )
+    return BucketPlan(spec, derived_from)
+
+
+def create(
     storage: StorageProvider,
-    spec: BucketSpec,
+    planned: BucketPlan,
     *,
-    derived_from: str | None = None,
     attempts: int = NAME_ATTEMPTS,
     suffix: Callable[[], str | None] = lambda: None,
 ) -> CreateResult:
-    """Create `spec`; with `derived_from` (a prefix), a taken name is retried with a new suffix.
-
-    An explicit name that is taken raises AlreadyExists (the provider's message says whose it is).
-    """
+    """Create the planned bucket. A derived name that is taken is retried with a new suffix; a
+    given name that is taken raises AlreadyExists (whose `owned` says if it is in our project).
+    The name is checked against the project id the provider resolved, before any create."""
+    spec, derived_from = planned.spec, planned.derived_from
+    check_public_name(spec.name, project=storage.project)
     if derived_from is None:
         return CreateResult(storage.create_bucket(spec), (spec.name,))
+    check_prefix(derived_from, project=storage.project)
     tried: list[str] = []
-    current = spec
     for attempt in range(1, attempts + 1):
-        tried.append(current.name)
+        tried.append(spec.name)
         try:
-            return CreateResult(storage.create_bucket(current), tuple(tried))
+            return CreateResult(storage.create_bucket(spec), tuple(tried))
         except AlreadyExists as exc:
-            log.info("bucket name %s is taken (%s); attempt %d", current.name, exc, attempt)
-        current = BucketSpec(
-            name=derive_bucket_name(derived_from, suffix=suffix()),
-            location=spec.location,
-            storage_class=spec.storage_class,
-            labels=spec.labels,
-        )
+            log.info("bucket name %s is taken (%s); attempt %d", spec.name, exc, attempt)
+        spec = replace(spec, name=derive_bucket_name(derived_from, suffix=suffix()))
     raise AlreadyExists(
         f"{attempts} derived bucket names were all taken ({', '.join(tried)})",
         hint="choose another --prefix, or give the bucket a NAME",
+        kind="bucket",
     )
+
+
+# -- select ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which buckets a list or delete is about, by labctl's labels and age."""
+
+    course: str | None = None
+    owner: str | None = None  # a label value (already slugged)
+    managed_only: bool = True
+    min_age: timedelta | None = None
+
+    @property
+    def by_labels(self) -> bool:
+        return bool(self.course or self.owner or self.min_age)
+
+    def labels(self) -> dict[str, str]:
+        wanted = {MANAGED: "true"} if self.managed_only else {}
+        if self.course:
+            wanted[COURSE] = self.course
+        if self.owner:
+            wanted[OWNER] = self.owner
+        return wanted
+
+
+def selector(
+    *,
+    course: str | None = None,
+    owner: str | None = None,
+    all_: bool = False,
+    older_than: str | None = None,
+) -> Selector:
+    """--course/--owner/--all/--older-than checked: the owner slugged as labctl labels it."""
+    return Selector(
+        course=course,
+        owner=owner_slug(owner) if owner else None,
+        managed_only=not all_,
+        min_age=parse_duration(older_than, field="--older-than") if older_than else None,
+    )
+
+
+def select(
+    storage: StorageProvider, wanted: Selector, *, now: datetime, sizes: bool = False
+) -> list[Bucket]:
+    """The project's buckets that carry the wanted labels and are old enough, sorted by name."""
+    found = storage.list_buckets(labels=wanted.labels() or None, sizes=sizes)
+    if wanted.min_age is not None:
+        found = [b for b in found if _older(b, now, wanted.min_age)]
+    return sorted(found, key=lambda b: b.name)
+
+
+def _older(bucket: Bucket, now: datetime, min_age: timedelta) -> bool:
+    """Created at least min_age ago (by the server's time, else labctl's label)."""
+    created = bucket.created or created_of(bucket.labels)
+    return created is not None and now - created >= min_age
 
 
 # -- delete ------------------------------------------------------------------------------------
@@ -172,21 +307,129 @@ def create_bucket(
 
 @dataclass(frozen=True)
 class DeletePlan:
-    bucket: str
+    """One bucket to delete and what goes with it."""
+
+    name: str
     objects: int
     bytes: int
 
 
-def plan_delete(storage: StorageProvider, names: Sequence[str]) -> list[DeletePlan]:
-    """What deleting each bucket removes; NotFound for a bucket that does not exist."""
-    plans = []
-    for name in dict.fromkeys(names):
+@dataclass
+class DeleteSelection:
+    """What will be deleted, and the buckets that will not be (NotFound, NotEmpty ...)."""
+
+    plans: list[DeletePlan]
+    failures: dict[str, LabctlError] = field(default_factory=dict)
+
+
+def delete_targets(names: Sequence[str], wanted: Selector) -> list[str]:
+    """The names checked (repeats dropped); InvalidInput unless there are names or selectors,
+    not both: a delete never picks buckets by labels without being asked to."""
+    if names and wanted.by_labels:
+        raise InvalidInput("give bucket names or --course/--owner/--older-than, not both")
+    if not names and not wanted.by_labels:
+        raise InvalidInput(
+            "name the buckets to delete, or choose them with --course, --owner or --older-than",
+            field="NAME",
+        )
+    return check_names(names)
+
+
+def plan_delete(
+    storage: StorageProvider,
+    names: Sequence[str],
+    *,
+    wanted: Selector | None = None,
+    force: bool,
+    now: datetime,
+) -> DeleteSelection:
+    """Count each bucket's objects (concurrently). A missing bucket, or one that holds objects
+    without `force`, becomes a failure; the others are planned. Without names, `wanted` chooses
+    among labctl's buckets."""
+    if not names and wanted is not None:
+        names = [b.name for b in select(storage, wanted, now=now)]
+
+    def count(name: str) -> DeletePlan:
         blobs = storage.list_blobs(name)
-        plans.append(DeletePlan(name, len(blobs), sum(b.size for b in blobs)))
-    return plans
+        return DeletePlan(name, len(blobs), sum(b.size for b in blobs))
+
+    try:
+        outcomes = apply_to_many(list(dict.fromkeys(names)), key=str, send=count, action="count")
+    except Interrupted:  # only reads were in flight
+        raise Interrupted(
+            "interrupted while counting objects; nothing deleted", action="count"
+        ) from None
+    selection = DeleteSelection([])
+    for outcome in outcomes:
+        counted: DeletePlan = outcome.value
+        if outcome.error is not None:
+            selection.failures[outcome.key] = outcome.error
+        elif counted.objects and not force:
+            selection.failures[outcome.key] = NotEmpty(
+                f"bucket {counted.name!r} holds {counted.objects} object(s); not deleted",
+                kind="bucket",
+                name=counted.name,
+            )
+        else:
+            selection.plans.append(counted)
+    return selection
+
+
+def delete_many(
+    storage: StorageProvider,
+    plans: Sequence[DeletePlan],
+    *,
+    force: bool,
+    on_result: Callable[[Outcome[DeletePlan]], None] | None = None,
+) -> list[Outcome[DeletePlan]]:
+    """Delete every planned bucket through the batch engine; one Outcome each, failures kept.
+    Ctrl-C raises Interrupted naming the buckets whose delete may still be under way."""
+    try:
+        return apply_to_many(
+            plans,
+            key=lambda p: p.name,
+            send=lambda p: storage.delete_bucket(p.name, force=force),
+            action="delete",
+            on_result=on_result,
+        )
+    except Interrupted as exc:
+        raise Interrupted(
+            exc.message, action="delete", in_flight=exc.in_flight, kind="bucket"
+        ) from None
 
 
 # -- IAM ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    """A checked grant or revoke: `role` is the short name, `full_role` the IAM role."""
+
+    bucket: str
+    member: str
+    role: str
+    full_role: str
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    request: AccessRequest
+    granted: bool  # True for a grant, False for a revoke
+    changed: bool  # False: the member already had (or did not have) the role
+    members: Mapping[str, list[str]]  # the bucket's bindings afterwards: role -> members
+
+
+def access_request(bucket: str, member: str, role: str) -> AccessRequest:
+    return AccessRequest(check_name(bucket), check_member(member), role, check_role(role))
+
+
+def change_access(storage: StorageProvider, request: AccessRequest, *, grant: bool) -> AccessChange:
+    r = request
+    if grant:
+        changed = storage.add_bucket_member(r.bucket, r.full_role, r.member)
+    else:
+        changed = storage.remove_bucket_member(r.bucket, r.full_role, r.member)
+    return AccessChange(request, grant, changed, storage.bucket_members(r.bucket))
 
 
 def check_role(role: str) -> str:
@@ -195,7 +438,7 @@ def check_role(role: str) -> str:
         return ROLES[role]
     except KeyError:
         raise InvalidInput(
-            f"unknown role {role!r}: use {' or '.join(ROLES)}",
+            f"unknown role {role!r}: use {' or '.join(ROLES)}", field="--role"
         ) from None
 
 
@@ -207,46 +450,11 @@ def check_member(member: str) -> str:
     if kind not in MEMBER_KINDS or not value:
         raise InvalidInput(
             f"invalid member {member!r}: use user:EMAIL, group:EMAIL, serviceAccount:EMAIL "
-            "or domain:DOMAIN"
+            "or domain:DOMAIN",
+            field="--member",
         )
     if kind != "domain" and not _EMAIL_RE.fullmatch(value):
-        raise InvalidInput(f"invalid member {member!r}: {value!r} is not an e-mail address")
+        raise InvalidInput(
+            f"invalid member {member!r}: {value!r} is not an e-mail address", field="--member"
+        )
     return member
-
-
-# -- display -----------------------------------------------------------------------------------
-
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def describe_bucket(bucket: Bucket) -> dict[str, object]:
-    return {
-        "name": bucket.name,
-        "url": f"gs://{bucket.name}",
-        "location": bucket.location,
-        "storage_class": bucket.storage_class,
-        "labels": dict(bucket.labels),
-        "created": bucket.created.isoformat() if bucket.created else None,
-        "objects": bucket.object_count,
-        "bytes": bucket.total_bytes,
-    }
-
-
-def describe_blob(bucket: str, blob: BlobInfo) -> dict[str, object]:
-    return {
-        "url": f"gs://{bucket}/{blob.name}",
-        "name": blob.name,
-        "size": blob.size,
-        "crc32c": blob.crc32c,
-        "md5": blob.md5,
-        "updated": blob.updated.isoformat() if blob.updated else None,
-    }

@@ -60,6 +60,8 @@ def _not_found(exc: e.NotFound) -> str | None:
         return f"list them: gcloud compute machine-types list --zones {exc.zone}"
     if exc.kind == "image":
         return "list the families: gcloud compute images list --filter=family~" + (exc.name or "")
+    if exc.kind == "object" and exc.name:  # name: "gs://BUCKET/PATH"
+        return f"see what there is: labctl bucket ls {exc.name.rsplit('/', 1)[0]}/"
     template = LIST.get(exc.kind or "")
     return f"see what there is: {_fill(template, exc)}" if template else None
 
@@ -70,7 +72,7 @@ def _exists(exc: e.AlreadyExists) -> str | None:
         return f"it is already there{where}: labctl vm show {exc.name}"
     if exc.kind == "bucket" and exc.owned:
         return f"use it (labctl bucket ls gs://{exc.name}) or pick another name"
-    if exc.kind == "bucket":
+    if exc.kind == "bucket" and exc.owned is False:
         return "bucket names are global: pick another one, or leave NAME out to get a unique one"
     return None
 

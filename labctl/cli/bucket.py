@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
-from labctl.cli._context import Context, current
-from labctl.cli._options import DryRunOpt, YesOpt, command_options
+from labctl.cli import _bucket_run as run
+from labctl.cli._app import use
+from labctl.cli._options import (
+    AllOpt,
+    ConfigOpt,
+    CourseOpt,
+    DryRunOpt,
+    FormatOpt,
+    OlderThanOpt,
+    OwnerOpt,
+    ProjectOpt,
+    QuietOpt,
+    VerboseOpt,
+    YesOpt,
+)
 from labctl.cli._output import Format
-from labctl.errors import InvalidInput, LabctlError, PartialFailure, PreconditionFailed
 
-if TYPE_CHECKING:
-    from labctl import transfers
-    from labctl.models import BlobInfo, Bucket
+# labctl.buckets pulls in the configuration (pydantic): imported inside the commands so
+# `labctl --help` stays fast.
 
 app = typer.Typer(
     add_completion=False,  # offered once, by the root command
@@ -27,350 +34,269 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-BUCKET_COLUMNS = ("NAME", "LOCATION", "CLASS", "OWNER", "CREATED", "OBJECTS", "SIZE")
-RoleOpt = Annotated[str, typer.Option("--role", help="viewer or editor (objects of the bucket).")]
-MemberOpt = Annotated[
-    str, typer.Option("--member", help="user:EMAIL, group:EMAIL or serviceAccount:EMAIL.")
+
+class _Command(TyperCommand):
+    """Help that shows each argument as its metavar reads ("PATH... gs://BUCKET[/PREFIX]"):
+    typer adds the Python type ("<list[str]>") and wraps metavars in "{...}..." or "[[...]]"."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        arguments = [_metavar(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
+        return [self.options_metavar or "", *arguments]
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_metavar(param), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _metavar(param: Any) -> str:
+    return str(param.metavar or param.name.upper())
+
+
+def _opt(*decls: str, metavar: str | None = None, help: str) -> typer.models.OptionInfo:
+    return typer.Option(*decls, metavar=metavar, help=help, show_default=False)
+
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Bucket name.", show_default=False)]
+NamesArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[NAME]...",
+        help="Bucket names (or choose labctl's with --course/--owner/--older-than).",
+        show_default=False,
+    ),
 ]
-WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=32, help="Files at a time.")]
+CreateNameArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[NAME]",
+        help="Bucket name: 3-63 of a-z, 0-9, '-' and '_' [default: PREFIX-<6 random hex>].",
+        show_default=False,
+    ),
+]
+PrefixOpt = Annotated[
+    str | None,
+    _opt(metavar="TEXT", help="Readable start of a derived name [default: COURSE-OWNER]."),
+]
+LocationOpt = Annotated[
+    str | None,
+    _opt(
+        metavar="LOCATION",
+        help="Region, dual-region (nam4) or multi-region (us) [default: course.zone's region].",
+    ),
+]
+ClassOpt = Annotated[
+    str, _opt(metavar="CLASS", help="STANDARD, NEARLINE, COLDLINE or ARCHIVE [default: STANDARD].")
+]
+LabelOpt = Annotated[
+    list[str] | None, _opt("--label", metavar="KEY=VALUE", help="Extra label (repeatable).")
+]
+SizesOpt = Annotated[bool, _opt("--sizes", help="Count each bucket's objects and bytes.")]
+ForceOpt = Annotated[bool, _opt("--force", help="Also delete the objects of non-empty buckets.")]
+RoleOpt = Annotated[
+    str,
+    _opt(
+        metavar="ROLE",
+        help="viewer (read objects) or editor (read, write, delete objects) [default: viewer].",
+    ),
+]
+MemberOpt = Annotated[
+    str,
+    typer.Option(
+        "--member",
+        metavar="MEMBER",
+        help="user:EMAIL (or just EMAIL), group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN.",
+        show_default=False,
+    ),
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", metavar="N", min=1, max=32, help="Files moved at a time.")
+]
+UploadArgs = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="PATH... gs://BUCKET[/PREFIX]",
+        help="Files and folders, then where: gs://B/dir/ puts them under dir/; one file to "
+        "gs://B/name is stored as name.",
+        show_default=False,
+    ),
+]
+DownloadArgs = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="gs://BUCKET/OBJECT... DEST",
+        help="Objects or folders, then where: DEST is a folder (created if missing) when it "
+        "exists as one, ends with '/', or receives several sources; else the one file's name.",
+        show_default=False,
+    ),
+]
+UrlArg = Annotated[
+    str, typer.Argument(metavar="gs://BUCKET[/PREFIX]", help="What to list.", show_default=False)
+]
 
 
-def _project_hint(ctx: Context) -> str | None:
-    """The project id if known without a cloud call (for the "no project id in names" rule)."""
-    return ctx.opts.project or ctx.settings.gcp.project or None
-
-
-@app.command()
-@command_options
+@app.command(cls=_Command)
 def create(
-    name: Annotated[
-        str | None, typer.Argument(help="Bucket name; default: PREFIX plus a random suffix.")
-    ] = None,
-    prefix: Annotated[
-        str | None, typer.Option(help="Readable start of a derived name (default: COURSE-OWNER).")
-    ] = None,
-    location: Annotated[
-        str | None, typer.Option(help="Region, dual-region or multi-region (default: course's).")
-    ] = None,
-    storage_class: Annotated[str, typer.Option(help="STANDARD, NEARLINE, ...")] = "STANDARD",
-    label: Annotated[
-        list[str] | None,
-        typer.Option("--label", metavar="KEY=VALUE", help="Extra label (repeatable)."),
-    ] = None,
+    ctx: typer.Context,
+    name: CreateNameArg = None,
+    prefix: PrefixOpt = None,
+    location: LocationOpt = None,
+    storage_class: ClassOpt = "STANDARD",
+    label: LabelOpt = None,
     dry_run: DryRunOpt = False,
+    project: ProjectOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Create a bucket with labctl's labels, uniform access and public access prevention."""
-    from labctl import buckets
-    from labctl.labels import default_owner
-    from labctl.models import region_of
-    from labctl.naming import derive_bucket_name, parse_labels
+    from labctl.buckets import BucketRequest
 
-    ctx = current()
-    if name is not None and prefix is not None:
-        raise InvalidInput("give a NAME or --prefix, not both")
-    project = _project_hint(ctx)
-    owner = default_owner()
-    derived_from = None
-    if name is None:
-        derived_from = buckets.check_prefix(
-            prefix or buckets.default_prefix(ctx.settings.course.name, owner), project=project
-        )
-        name = derive_bucket_name(derived_from)
-    extra = {**ctx.settings.course.labels, **parse_labels(label or [])}
-    labels = buckets.bucket_labels(
-        course=ctx.settings.course.name, owner=owner, now=datetime.now(UTC), extra=extra
-    )
-    spec = buckets.build_spec(
-        name=name,
-        location=location or region_of(ctx.settings.course.zone),
-        storage_class=storage_class,
-        labels=labels,
-        project=project,
-    )
-    if dry_run:
-        ctx.out.info("dry run: would create this bucket (nothing sent)")
-        ctx.out.json(
-            {
-                "name": spec.name,
-                "name_derived_from": derived_from,
-                "location": spec.location,
-                "storage_class": spec.storage_class,
-                "labels": dict(spec.labels),
-                "uniform_bucket_level_access": True,
-                "public_access_prevention": "enforced",
-            }
-        )
-        return
-    if project is None:  # now that a provider exists, check against the resolved project too
-        buckets.check_public_name(spec.name, project=ctx.storage.project)
-        if derived_from:
-            buckets.check_prefix(derived_from, project=ctx.storage.project)
-    with ctx.out.spinner(f"Creating gs://{spec.name}..."):
-        result = buckets.create_bucket(ctx.storage, spec, derived_from=derived_from)
-    if len(result.attempts) > 1:
-        ctx.out.info(f"names already taken, tried: {', '.join(result.attempts[:-1])}")
-    _emit_buckets(ctx, [result.bucket])
-    ctx.out.success(f"created gs://{result.bucket.name}")
-    ctx.out.next_step(f"labctl bucket upload PATH gs://{result.bucket.name}/")
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+    request = BucketRequest(name, prefix, location, storage_class, labels=label or [])
+    run.create(app, request, dry_run=dry_run)
 
 
-@app.command("list")
-@command_options
+@app.command("list", cls=_Command)
 def list_(
-    all_: Annotated[bool, typer.Option("--all", help="Every bucket, not only labctl's.")] = False,
-    sizes: Annotated[bool, typer.Option("--sizes", help="Count objects and bytes.")] = False,
+    ctx: typer.Context,
+    course: CourseOpt = None,
+    owner: OwnerOpt = None,
+    all_: AllOpt = False,
+    older_than: OlderThanOpt = None,
+    sizes: SizesOpt = False,
+    project: ProjectOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
-    """List labctl's buckets (label labctl-managed=true), or every bucket with --all."""
+    """List labctl's buckets (label labctl-managed=true); --all shows every bucket."""
+    from labctl import buckets
 
-    from labctl.labels import MANAGED
-
-    ctx = current()
-    with ctx.out.spinner("Listing buckets..."):
-        found = ctx.storage.list_buckets(labels=None if all_ else {MANAGED: "true"}, sizes=sizes)
-    _emit_buckets(ctx, found)
-    if not found:
-        ctx.out.info("no buckets found" + ("" if all_ else " (labctl's only; --all for every one)"))
-        ctx.out.next_step("labctl bucket create")
-    else:
-        ctx.out.next_step(f"labctl bucket ls gs://{found[0].name}")
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+    wanted = buckets.selector(course=course, owner=owner, all_=all_, older_than=older_than)
+    run.listing(app, wanted, sizes=sizes)
 
 
-@app.command()
-@command_options
+@app.command(cls=_Command)
 def delete(
-    names: Annotated[list[str], typer.Argument(help="Bucket names.")],
-    force: Annotated[bool, typer.Option("--force", help="Also delete every object.")] = False,
+    ctx: typer.Context,
+    names: NamesArg = None,
+    course: CourseOpt = None,
+    owner: OwnerOpt = None,
+    older_than: OlderThanOpt = None,
+    force: ForceOpt = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
+    project: ProjectOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Delete buckets: empty ones after confirmation, others only with --force."""
+    """Delete buckets (asks first; --yes skips). A non-empty one goes only with --force."""
     from labctl import buckets
 
-    ctx = current()
-    with ctx.out.spinner("Counting objects..."):
-        plans = buckets.plan_delete(ctx.storage, names)
-    rows = [(p.bucket, p.objects, buckets.human_bytes(p.bytes)) for p in plans]
-    data = [{"bucket": p.bucket, "objects": p.objects, "bytes": p.bytes} for p in plans]
-    full = [p for p in plans if p.objects]
-    if ctx.opts.fmt is Format.json:
-        ctx.out.json(data)
-    else:
-        ctx.out.stderr.print("will delete:")
-        ctx.out.table(("BUCKET", "OBJECTS", "SIZE"), rows)
-    if full and not force:
-        listing = ", ".join(f"{p.bucket} ({p.objects} objects)" for p in full)
-        raise PreconditionFailed(
-            f"not empty: {listing}; nothing deleted",
-            hint=f"labctl bucket delete {' '.join(names)} --force",
-        )
-    if dry_run:
-        ctx.out.info("dry run: nothing deleted")
-        return
-    total = sum(p.objects for p in plans)
-    question = f"Delete {len(plans)} bucket(s)" + (f" and {total} object(s)?" if total else "?")
-    if not yes and not typer.confirm(question, err=True):
-        raise typer.Exit(1)
-    failures: dict[str, LabctlError] = {}
-    for plan in plans:
-        try:
-            with ctx.out.spinner(f"Deleting gs://{plan.bucket}..."):
-                ctx.storage.delete_bucket(plan.bucket, force=force)
-        except LabctlError as exc:
-            failures[plan.bucket] = exc
-            ctx.out.error(f"{plan.bucket}: {exc.message}", exc.hint)
-        else:
-            ctx.out.success(f"deleted gs://{plan.bucket}")
-    if failures:
-        raise PartialFailure(f"{len(failures)} of {len(plans)} failed", failures)
-    ctx.out.next_step("labctl bucket list")
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+    wanted = buckets.selector(course=course, owner=owner, older_than=older_than)
+    run.delete(app, names or [], wanted, force=force, yes=yes, dry_run=dry_run)
 
 
-@app.command()
-@command_options
+@app.command(cls=_Command)
 def upload(
-    paths: Annotated[
-        list[str], typer.Argument(metavar="PATH... gs://BUCKET[/PREFIX]", help="What and where.")
-    ],
+    ctx: typer.Context,
+    paths: UploadArgs,
     workers: WorkersOpt = 4,
+    project: ProjectOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Upload files and folders (recursively); large files in resumable chunks."""
-    from labctl import transfers
+    """Upload files and folders (recursively), checksums verified; big files resumable.
 
-    ctx = current()
-    if len(paths) < 2:
-        raise InvalidInput("give at least one PATH and a gs://BUCKET[/PREFIX] destination")
-    dest = transfers.parse_gs_url(paths[-1])
-    plan = transfers.plan_upload([Path(p) for p in paths[:-1]], dest)
-    with ctx.out.spinner(f"Checking gs://{dest.bucket}..."):
-        ctx.storage.get_bucket(dest.bucket)  # a missing bucket is one clear error, not N
-    done = _transfer(ctx, plan, "Uploading", transfers.upload_one, workers)
-    _emit_blobs(ctx, dest.bucket, done)
-    ctx.out.next_step(f"labctl bucket ls {dest}")
+    In a folder, links to files or folders inside it are uploaded under their own names; links
+    leading outside it, broken links and special files are skipped with a warning each.
+    """
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+    run.upload(app, paths, workers=workers)
 
 
-@app.command()
-@command_options
+@app.command(cls=_Command)
 def download(
-    paths: Annotated[
-        list[str], typer.Argument(metavar="gs://BUCKET/OBJECT... DEST", help="What and where.")
-    ],
+    ctx: typer.Context,
+    paths: DownloadArgs,
     workers: WorkersOpt = 4,
+    project: ProjectOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Download objects or folders; each file appears only once complete and verified."""
-    from labctl import transfers
+    """Download objects or folders; each file appears only once complete and verified.
 
-    ctx = current()
-    if len(paths) < 2:
-        raise InvalidInput("give at least one gs://BUCKET/OBJECT and a local DEST")
-    sources = [transfers.parse_gs_url(p) for p in paths[:-1]]
-    with ctx.out.spinner("Listing objects..."):
-        plan = transfers.plan_download(ctx.storage, sources, Path(paths[-1]))
-    done = _transfer(ctx, plan, "Downloading", transfers.download_one, workers)
-    _emit_blobs(ctx, sources[0].bucket, done)
+    gs://B/dir (or gs://B/dir/) lands in DEST/dir/. A file that exists is replaced.
+    """
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+    run.download(app, paths, workers=workers)
 
 
-@app.command("ls")
-@command_options
-def ls(url: Annotated[str, typer.Argument(metavar="gs://BUCKET[/PREFIX]")]) -> None:
-    """List objects under a prefix (recursively)."""
-    from labctl import transfers
+@app.command("ls", cls=_Command)
+def ls(
+    ctx: typer.Context,
+    url: UrlArg,
+    project: ProjectOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """List the objects under a prefix (recursively)."""
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+    run.ls(app, url)
 
-    ctx = current()
-    where = transfers.parse_gs_url(url)
-    with ctx.out.spinner(f"Listing {where}..."):
-        blobs = ctx.storage.list_blobs(where.bucket, where.prefix)
-    _emit_blobs(ctx, where.bucket, blobs)
-    if not blobs:
-        ctx.out.info(f"no objects under {where}")
-        ctx.out.next_step(f"labctl bucket upload PATH {where}")
 
-
-@app.command()
-@command_options
+@app.command(cls=_Command)
 def grant(
-    name: Annotated[str, typer.Argument(help="Bucket name.")],
+    ctx: typer.Context,
+    name: NameArg,
     member: MemberOpt,
     role: RoleOpt = "viewer",
+    project: ProjectOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Give a member read (viewer) or read-write (editor) access to the bucket's objects."""
-    _change_access(name, member, role, add=True)
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+    run.access(app, name, member, role, grant=True)
 
 
-@app.command()
-@command_options
+@app.command(cls=_Command)
 def revoke(
-    name: Annotated[str, typer.Argument(help="Bucket name.")],
+    ctx: typer.Context,
+    name: NameArg,
     member: MemberOpt,
     role: RoleOpt = "viewer",
+    project: ProjectOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Take a role on the bucket away from a member."""
-    _change_access(name, member, role, add=False)
-
-
-def _change_access(name: str, member: str, role: str, *, add: bool) -> None:
-    from labctl import buckets
-
-    ctx = current()
-    full_role, principal = buckets.check_role(role), buckets.check_member(member)
-    with ctx.out.spinner(f"Updating the IAM policy of gs://{name}..."):
-        if add:
-            changed = ctx.storage.add_bucket_member(name, full_role, principal)
-        else:
-            changed = ctx.storage.remove_bucket_member(name, full_role, principal)
-        members = ctx.storage.bucket_members(name)
-    rows = [(r, m) for r, ms in members.items() for m in ms]
-    ctx.out.emit(members, ("ROLE", "MEMBER"), rows)
-    verb = "granted" if add else "revoked"
-    if changed:
-        ctx.out.success(f"{verb} {full_role} on gs://{name} {'to' if add else 'from'} {principal}")
-    else:
-        ctx.out.info(f"nothing to do: {principal} {'has' if add else 'does not have'} {full_role}")
-    ctx.out.next_step(f"labctl bucket {'revoke' if add else 'grant'} {name} --member {principal}")
-
-
-# -- output ------------------------------------------------------------------------------------
-
-
-def _emit_buckets(ctx: Context, found: Sequence[Bucket]) -> None:
-    from labctl import buckets
-    from labctl.labels import OWNER
-
-    rows = [
-        (
-            b.name,
-            b.location,
-            b.storage_class,
-            b.labels.get(OWNER, ""),
-            b.created.strftime("%Y-%m-%d %H:%M") if b.created else "",
-            "" if b.object_count is None else b.object_count,
-            buckets.human_bytes(b.total_bytes),
-        )
-        for b in found
-    ]
-    ctx.out.emit([buckets.describe_bucket(b) for b in found], BUCKET_COLUMNS, rows)
-
-
-def _emit_blobs(ctx: Context, bucket: str, blobs: Sequence[BlobInfo]) -> None:
-    from labctl import buckets
-
-    rows = [
-        (
-            f"gs://{bucket}/{b.name}",
-            buckets.human_bytes(b.size),
-            b.updated.strftime("%Y-%m-%d %H:%M") if b.updated else "",
-        )
-        for b in blobs
-    ]
-    data = [buckets.describe_blob(bucket, b) for b in blobs]
-    ctx.out.emit(data, ("URL", "SIZE", "UPDATED"), rows)
-
-
-def _transfer(
-    ctx: Context,
-    plan: Sequence[transfers.Transfer],
-    verb: str,
-    one: Callable[..., BlobInfo],
-    workers: int,
-) -> list[BlobInfo]:
-    from labctl import buckets, transfers
-
-    total = sum(t.size for t in plan)
-    started = time.monotonic()
-    with _progress(ctx, f"{verb} {len(plan)} file(s)", total) as advance:
-        done = transfers.run_transfers(
-            plan, lambda item: one(ctx.storage, item, advance), workers=workers
-        )
-    elapsed = max(time.monotonic() - started, 1e-6)
-    rate = buckets.human_bytes(int(total / elapsed))
-    ctx.out.success(
-        f"{verb.lower().replace('ing', 'ed')} {len(done)} file(s), "
-        f"{buckets.human_bytes(total)} in {elapsed:.1f}s ({rate}/s), checksums verified"
-    )
-    return done
-
-
-@contextmanager
-def _progress(ctx: Context, title: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A bar with bytes, rate and time left on stderr; nothing when stderr is no terminal or -q."""
-    if ctx.out.verbosity < 0 or not ctx.out.stderr.is_terminal:
-        yield lambda n: None
-        return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=ctx.out.stderr, transient=True) as bar:
-        task = bar.add_task(title, total=total)
-        yield lambda n: bar.advance(task, n)
+    """Take a role on the bucket's objects away from a member."""
+    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+    run.access(app, name, member, role, grant=False)

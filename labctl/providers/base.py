@@ -179,8 +179,8 @@ class StorageProvider(Protocol):
         """Create with spec's location, class and labels, uniform bucket-level access and public
         access prevention enforced.
 
-        Raises AlreadyExists whose message says "already exists in your project" or "already
-        exists in another project" (a 409 says neither: the provider finds out, as gcloud does).
+        Raises AlreadyExists with `owned` True (in this project) or False (another project's): a
+        409 says neither, so the provider finds out, as gcloud does.
         """
         ...
 
@@ -196,7 +196,7 @@ class StorageProvider(Protocol):
         ...
 
     def delete_bucket(self, name: str, *, force: bool = False) -> None:
-        """Raises NotFound; PreconditionFailed if the bucket has objects and force is False.
+        """Raises NotFound; NotEmpty if the bucket has objects and force is False.
         With force, every object is deleted first."""
         ...
 
@@ -208,14 +208,17 @@ class StorageProvider(Protocol):
         self, bucket: str, local_path: Path, object_name: str, progress: Progress | None = None
     ) -> BlobInfo:
         """Upload (resumable, in chunks, above a size threshold) and compare the stored object's
-        checksum with the file's; on a mismatch the object is deleted and LabctlError raised."""
+        checksum with the file's; on a mismatch the object is deleted and LabctlError raised.
+        A file that changed while it was read (size, mtime or ctime) is LocalError, and its
+        object is deleted too. OSError for a file that cannot be opened."""
         ...
 
     def download_file(
         self, bucket: str, object_name: str, local_path: Path, progress: Progress | None = None
     ) -> BlobInfo:
         """Write the object to local_path and verify its crc32c (or md5). On any error
-        local_path is removed. Callers write to a part file and rename (buckets.download_one)."""
+        local_path is removed. Callers write to a temporary file and rename it
+        (transfers.download_one)."""
         ...
 
     def bucket_members(self, bucket: str) -> dict[str, list[str]]:

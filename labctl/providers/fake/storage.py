@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from labctl.errors import AlreadyExists, LabctlError, NotFound, PreconditionFailed
+from labctl.errors import AlreadyExists, LabctlError, LocalError, NotEmpty, NotFound
 from labctl.models import BlobInfo, Bucket, BucketSpec
 from labctl.providers.base import Progress
 
@@ -93,7 +94,7 @@ class FakeStorage:
     def _get(self, name: str) -> FakeBucket:
         found = self.buckets.get(name)
         if found is None:
-            raise NotFound(f"bucket {name!r}: not found")
+            raise NotFound(f"bucket {name!r}: not found", kind="bucket", name=name)
         return found
 
     # -- buckets -------------------------------------------------------------------------------
@@ -105,12 +106,16 @@ class FakeStorage:
                 raise AlreadyExists(
                     f"bucket {spec.name!r} already exists in another project (bucket names are "
                     "global)",
-                    hint="pick another name, or leave NAME out to get a unique one",
+                    kind="bucket",
+                    name=spec.name,
+                    owned=False,
                 )
             if spec.name in self.buckets:
                 raise AlreadyExists(
                     f"bucket {spec.name!r} already exists in your project",
-                    hint=f"use it (labctl bucket ls gs://{spec.name}) or pick another name",
+                    kind="bucket",
+                    name=spec.name,
+                    owned=True,
                 )
             bucket = Bucket(
                 name=spec.name,
@@ -152,9 +157,7 @@ class FakeStorage:
         with self._lock:
             entry = self._get(name)
             if entry.objects and not force:
-                raise PreconditionFailed(
-                    f"bucket {name!r} is not empty", hint=f"labctl bucket delete {name} --force"
-                )
+                raise NotEmpty(f"bucket {name!r} is not empty", kind="bucket", name=name)
             del self.buckets[name]
 
     # -- objects -------------------------------------------------------------------------------
@@ -180,12 +183,23 @@ class FakeStorage:
             self._get(bucket)
         data = bytearray()
         with open(local_path, "rb") as fh:
+            before = _version(fh.fileno())
             while chunk := fh.read(self.chunk_size):
                 self._maybe_interrupt(len(data) + len(chunk))
                 data += chunk
                 if progress is not None:
                     progress(len(chunk))
-        return self.put_object(bucket, object_name, bytes(data))
+            changed = _version(fh.fileno()) != before or len(data) != before[0]
+        info = self.put_object(bucket, object_name, bytes(data))
+        if changed:  # as Cloud Storage: the object was stored, then deleted
+            with self._lock:
+                self._get(bucket).objects.pop(object_name, None)
+            url = f"gs://{bucket}/{object_name}"
+            raise LocalError(
+                f"{local_path} changed while it was uploaded; {url} was deleted, try again",
+                field="PATH",
+            )
+        return info
 
     def download_file(
         self, bucket: str, object_name: str, local_path: Path, progress: Progress | None = None
@@ -195,7 +209,7 @@ class FakeStorage:
         with self._lock:
             obj = self._get(bucket).objects.get(object_name)
             if obj is None:
-                raise NotFound(f"{url}: not found")
+                raise NotFound(f"{url}: not found", kind="object", name=url)
             info = obj.info(object_name)
             data = obj.data
         try:
@@ -243,6 +257,11 @@ class FakeStorage:
                 return False
             members.discard(member)
             return True
+
+
+def _version(fd: int) -> tuple[int, int, int]:
+    info = os.fstat(fd)
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _md5_b64(data: bytes) -> str:

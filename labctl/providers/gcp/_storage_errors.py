@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from labctl.errors import (
     AlreadyExists,
@@ -39,6 +41,17 @@ def _reasons(exc: BaseException) -> set[str]:
     return reasons - {""}
 
 
+def is_loopback(url: str) -> bool:
+    """True for an endpoint on this machine ("http://127.0.0.1:9023", "localhost:9023")."""
+    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def translate(exc: BaseException, what: str, **facts: Any) -> LabctlError | None:
     """The labctl error for a client-library exception, or None if it is not one we know.
 
@@ -48,6 +61,8 @@ def translate(exc: BaseException, what: str, **facts: Any) -> LabctlError | None
     from google.api_core import exceptions as gexc
     from google.auth import exceptions as auth_exc
 
+    if isinstance(exc, gexc.RetryError):
+        return _retries_ran_out(exc, what, **facts)
     said = _server_message(exc)
     detail = f" ({said})" if said else ""
     if isinstance(exc, gexc.NotFound):
@@ -85,7 +100,22 @@ def translate(exc: BaseException, what: str, **facts: Any) -> LabctlError | None
 
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return TransientError(f"{what}: could not reach Cloud Storage ({type(exc).__name__})")
+    if isinstance(exc, requests.RequestException):  # a broken response, a cut download
+        return TransientError(f"{what}: the connection to Cloud Storage failed ({exc})")
     return None
+
+
+def _retries_ran_out(exc: Any, what: str, **facts: Any) -> LabctlError:
+    """api_core's RetryError: the client library retried until its deadline. Its cause is the
+    last error; a LabctlError (EndpointUnreachable) is kept as it is."""
+    cause = exc.cause
+    if isinstance(cause, LabctlError):
+        return cause
+    mapped = translate(cause, what, **facts) if cause is not None else None
+    if mapped is not None and not isinstance(mapped, TransientError | RateLimited):
+        return mapped
+    last = f": {mapped.message}" if mapped is not None else ""
+    return TransientError(f"{what}: Cloud Storage did not answer before the deadline{last}")
 
 
 def _is_data_corruption(exc: BaseException) -> bool:

@@ -10,13 +10,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labctl.errors import AlreadyExists, LabctlError, NotFound, PreconditionFailed
+from labctl.errors import (
+    AlreadyExists,
+    EndpointUnreachable,
+    LabctlError,
+    LocalError,
+    NotEmpty,
+    NotFound,
+    PreconditionFailed,
+)
 from labctl.models import BlobInfo, Bucket, BucketSpec
 from labctl.providers.base import Progress
 from labctl.providers.gcp._checksums import HashingReader, HashingWriter, file_md5
-from labctl.providers.gcp._storage_errors import storage_errors
+from labctl.providers.gcp._storage_errors import is_loopback, storage_errors
 
 if TYPE_CHECKING:
+    import requests
     from google.auth.credentials import Credentials
     from google.cloud.storage import Blob, Client
 
@@ -47,17 +56,63 @@ def make_storage(
     credentials file, anonymous credentials are used (nothing probes the metadata server).
     Raises CredentialsError or InvalidInput."""
     auth_project = None
+    endpoint = os.environ.get(EMULATOR_ENV) or None
     if client is None and credentials is None:
         from labctl.providers.gcp.auth import resolve_credentials
 
-        credentials, auth_project = resolve_credentials(
-            endpoint_override=os.environ.get(EMULATOR_ENV)
-        )
+        credentials, auth_project = resolve_credentials(endpoint_override=endpoint)
     if project is None:
         from labctl.providers.gcp.auth import resolve_project
 
         project = resolve_project(None, config_project, auth_project=auth_project)
+    if client is None and endpoint and is_loopback(endpoint):
+        client = _local_client(project, credentials, endpoint)
     return GcpStorage(project, credentials=credentials, client=client)
+
+
+def _local_client(project: str, credentials: Credentials | None, endpoint: str) -> Client:
+    """A client for a local emulator whose HTTP session reports a refused connection at once:
+    the library would otherwise retry an emulator that is not running for two minutes."""
+    import requests
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    inner: requests.Session
+    if credentials is None or isinstance(credentials, AnonymousCredentials):
+        inner = requests.Session()
+    else:
+        from google.auth.transport.requests import AuthorizedSession
+
+        inner = AuthorizedSession(credentials)
+    session = FailFastSession(inner, endpoint)
+    return storage.Client(project=project, credentials=credentials, _http=session)
+
+
+class FailFastSession:
+    """A requests session in which a connection that cannot be opened raises
+    EndpointUnreachable: no ConnectionError, so the client library does not retry it, and the
+    CLI says what to start. A connection cut later is left to the library's retries."""
+
+    def __init__(self, inner: requests.Session, endpoint: str) -> None:
+        self._inner = inner
+        self.endpoint = endpoint
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        import requests
+        from urllib3.exceptions import ConnectTimeoutError
+
+        try:
+            return self._inner.request(method, url, *args, **kwargs)
+        except requests.ConnectionError as exc:
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if not isinstance(reason, ConnectTimeoutError):  # includes NewConnectionError
+                raise
+            raise EndpointUnreachable(
+                f"nothing answers at {self.endpoint}", url=self.endpoint
+            ) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class GcpStorage:
@@ -90,7 +145,7 @@ class GcpStorage:
         from google.api_core.exceptions import Conflict
 
         try:
-            with storage_errors(f"bucket {spec.name!r}"):
+            with _bucket_errors(spec.name):
                 created = self.client.create_bucket(
                     bucket, project=self.project, location=spec.location, timeout=self.timeout
                 )
@@ -98,7 +153,6 @@ class GcpStorage:
             if isinstance(exc.__cause__, Conflict):
                 raise self._taken(spec.name) from exc.__cause__
             raise
-        self._reconcile(created, spec)
         return _bucket(created)
 
     def _taken(self, name: str) -> AlreadyExists:
@@ -118,36 +172,19 @@ class GcpStorage:
         if ours:
             return AlreadyExists(
                 f"bucket {name!r} already exists in your project",
-                hint=f"use it (labctl bucket ls gs://{name}) or pick another name",
+                kind="bucket",
+                name=name,
+                owned=True,
             )
         return AlreadyExists(
             f"bucket {name!r} already exists in another project (bucket names are global)",
-            hint="pick another name, or leave NAME out to get a unique one",
+            kind="bucket",
+            name=name,
+            owned=False,
         )
-
-    def _reconcile(self, created: Any, spec: BucketSpec) -> None:
-        """Re-apply what a server dropped at create (the emulator ignores labels, class and IAM
-        configuration there). Cloud Storage itself keeps them, so this makes no call there."""
-        iam = created.iam_configuration
-        wanted_iam = iam.uniform_bucket_level_access_enabled and (
-            iam.public_access_prevention == "enforced"
-        )
-        if (
-            dict(created.labels or {}) == dict(spec.labels)
-            and created.storage_class == spec.storage_class
-            and wanted_iam
-        ):
-            return
-        log.debug("bucket %s came back without some settings; patching them", spec.name)
-        created.labels = dict(spec.labels)
-        created.storage_class = spec.storage_class
-        created.iam_configuration.uniform_bucket_level_access_enabled = True
-        created.iam_configuration.public_access_prevention = "enforced"
-        with storage_errors(f"bucket {spec.name!r}"):
-            created.patch(timeout=self.timeout)
 
     def get_bucket(self, name: str) -> Bucket:
-        with storage_errors(f"bucket {name!r}"):
+        with _bucket_errors(name):
             return _bucket(self.client.get_bucket(name, timeout=self.timeout))
 
     def list_buckets(
@@ -173,22 +210,19 @@ class GcpStorage:
         return replace(bucket, object_count=len(blobs), total_bytes=sum(b.size for b in blobs))
 
     def delete_bucket(self, name: str, *, force: bool = False) -> None:
-        what = f"bucket {name!r}"
-        with storage_errors(what):
+        with _bucket_errors(name):
             bucket = self.client.get_bucket(name, timeout=self.timeout)
         if force:
             self._delete_all_objects(name)
         try:
-            with storage_errors(what):
+            with _bucket_errors(name):
                 bucket.delete(timeout=self.timeout)
         except AlreadyExists as exc:  # 409 on delete: the bucket still has objects
-            raise PreconditionFailed(
-                f"bucket {name!r} is not empty", hint=f"labctl bucket delete {name} --force"
-            ) from exc
+            raise NotEmpty(f"bucket {name!r} is not empty", kind="bucket", name=name) from exc
 
     def _delete_all_objects(self, name: str) -> None:
         for _ in range(MAX_DELETE_ROUNDS):
-            with storage_errors(f"bucket {name!r}"):
+            with _bucket_errors(name):
                 blobs = list(self.client.list_blobs(name, max_results=1000, timeout=self.timeout))
             if not blobs:
                 return
@@ -204,7 +238,7 @@ class GcpStorage:
     # -- objects -------------------------------------------------------------------------------
 
     def list_blobs(self, bucket: str, prefix: str = "") -> list[BlobInfo]:
-        with storage_errors(f"gs://{bucket}/{prefix}"):
+        with _bucket_errors(bucket, f"gs://{bucket}/{prefix}"):
             blobs = [
                 _blob(b)
                 for b in self.client.list_blobs(bucket, prefix=prefix or None, timeout=self.timeout)
@@ -217,25 +251,30 @@ class GcpStorage:
         self, bucket: str, local_path: Path, object_name: str, progress: Progress | None = None
     ) -> BlobInfo:
         url = f"gs://{bucket}/{object_name}"
-        size = local_path.stat().st_size
-        chunked = size > RESUMABLE_THRESHOLD
-        blob = self.client.bucket(bucket).blob(
-            object_name, chunk_size=self.chunk_size if chunked else None
-        )
-        content_type = mimetypes.guess_type(local_path.name)[0] or "application/octet-stream"
-        with open(local_path, "rb") as fh, storage_errors(url):
-            reader = HashingReader(fh, progress)
-            blob.upload_from_file(
-                reader,
-                size=size,
-                content_type=content_type,
-                checksum="crc32c",
-                timeout=self.timeout,
+        with open(local_path, "rb") as fh:
+            before = file_version(fh.fileno())
+            size = before[0]
+            chunked = size > RESUMABLE_THRESHOLD
+            blob = self.client.bucket(bucket).blob(
+                object_name, chunk_size=self.chunk_size if chunked else None
             )
-            complete = reader.complete(size)
-        if not complete:
+            content_type = mimetypes.guess_type(local_path.name)[0] or "application/octet-stream"
+            reader = HashingReader(fh, progress)
+            with _bucket_errors(bucket, url):
+                blob.upload_from_file(
+                    reader,
+                    size=size,
+                    content_type=content_type,
+                    checksum="crc32c",
+                    timeout=self.timeout,
+                )
+            unchanged = reader.complete(size) and file_version(fh.fileno()) == before
+        if not unchanged:
             self._delete_quietly(blob)
-            raise LabctlError(f"{url}: {local_path} changed while it was uploaded; try again")
+            raise LocalError(
+                f"{local_path} changed while it was uploaded; {url} was deleted, try again",
+                field="PATH",
+            )
         info = _blob(blob)
         if info.crc32c is not None and info.crc32c != reader.crc32c_b64():
             self._delete_quietly(blob)
@@ -255,13 +294,13 @@ class GcpStorage:
         self, bucket: str, object_name: str, local_path: Path, progress: Progress | None = None
     ) -> BlobInfo:
         url = f"gs://{bucket}/{object_name}"
-        with storage_errors(url):
+        with _bucket_errors(bucket, url):
             blob = self.client.bucket(bucket).get_blob(object_name, timeout=self.timeout)
         if blob is None:
-            raise NotFound(f"{url}: not found")
+            raise NotFound(f"{url}: not found", kind="object", name=url)
         info = _blob(blob)  # pins the generation: the bytes match this metadata
         try:
-            with open(local_path, "wb") as fh, storage_errors(url):
+            with open(local_path, "wb") as fh, _bucket_errors(bucket, url):
                 writer = HashingWriter(fh, progress, md5=info.crc32c is None)
                 # raw: the stored bytes exactly, so they match the stored checksums.
                 blob.download_to_file(
@@ -281,7 +320,7 @@ class GcpStorage:
     # -- IAM -----------------------------------------------------------------------------------
 
     def bucket_members(self, bucket: str) -> dict[str, list[str]]:
-        with storage_errors(f"bucket {bucket!r}"):
+        with _bucket_errors(bucket):
             policy = self.client.bucket(bucket).get_iam_policy(
                 requested_policy_version=3, timeout=self.timeout
             )
@@ -300,7 +339,7 @@ class GcpStorage:
         """Read, change, write with the policy's etag; a concurrent change (412) is retried."""
         handle = self.client.bucket(bucket)
         for attempt in range(1, IAM_ATTEMPTS + 1):
-            with storage_errors(f"bucket {bucket!r}"):
+            with _bucket_errors(bucket):
                 policy = handle.get_iam_policy(requested_policy_version=3, timeout=self.timeout)
             # Only unconditional bindings: a conditional one grants something narrower.
             plain = [b for b in policy.bindings if b["role"] == role and not b.get("condition")]
@@ -316,7 +355,7 @@ class GcpStorage:
                     binding["members"] = set(binding.get("members", ())) - {member}
                 policy.bindings = [b for b in policy.bindings if b.get("members")]
             try:
-                with storage_errors(f"bucket {bucket!r}"):
+                with _bucket_errors(bucket):
                     handle.set_iam_policy(policy, timeout=self.timeout)
                 return True
             except PreconditionFailed:
@@ -324,6 +363,18 @@ class GcpStorage:
                     raise
                 log.info("IAM policy of %s changed meanwhile; retry %d", bucket, attempt)
         raise AssertionError("unreachable")
+
+
+def _bucket_errors(bucket: str, what: str | None = None) -> Any:
+    """storage_errors for a call on one bucket: a NotFound names it (kind "bucket")."""
+    return storage_errors(what or f"bucket {bucket!r}", kind="bucket", name=bucket)
+
+
+def file_version(fd: int) -> tuple[int, int, int]:
+    """(size, mtime, ctime) of an open file: a write in place changes mtime and ctime even when
+    the size stays the same."""
+    info = os.fstat(fd)
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 # -- records -----------------------------------------------------------------------------------

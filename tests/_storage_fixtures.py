@@ -1,4 +1,10 @@
-"""Bucket test fixtures: gcp-storage-emulator on 127.0.0.1, the real provider on it, the fake."""
+"""Storage fixtures: gcp-storage-emulator on 127.0.0.1, the real provider on it, a request log.
+
+Import them into a test module that needs them::
+
+    from tests._storage_fixtures import gcp_storage, storage_emulator  # noqa: F401
+    from tests._storage_fixtures import storage_emulator_server  # noqa: F401
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from labctl.providers.fake.storage import FakeStorage
 from labctl.providers.gcp.storage import GcpStorage, make_storage
 
 PROJECT = "demo"
@@ -55,11 +60,6 @@ def gcp_storage(storage_emulator: StorageEmulator) -> GcpStorage:
     return make_storage(PROJECT)
 
 
-@pytest.fixture
-def fake_storage() -> FakeStorage:
-    return FakeStorage(project=PROJECT)
-
-
 @dataclass
 class Sent:
     method: str
@@ -98,6 +98,11 @@ class RequestLog:
         return [r for r in self.requests if r.method == method and r.path.endswith(path_suffix)]
 
 
+def request_log(storage: GcpStorage, mocker: Any) -> RequestLog:
+    """Record what `storage`'s client sends from now on."""
+    return RequestLog(mocker.spy(storage.client._http, "request"))
+
+
 @pytest.fixture
 def http_log(gcp_storage: GcpStorage, mocker: Any) -> RequestLog:
-    return RequestLog(mocker.spy(gcp_storage.client._http, "request"))
+    return request_log(gcp_storage, mocker)

@@ -1,62 +1,27 @@
-"""Storage fixtures: gcp-storage-emulator on 127.0.0.1, the real provider on it, a request log.
+"""Storage fixtures: the real provider on the storage emulator, and a log of what it sent.
 
-Import them into a test module that needs them::
-
-    from tests._storage_fixtures import gcp_storage, storage_emulator  # noqa: F401
-    from tests._storage_fixtures import storage_emulator_server  # noqa: F401
+tests/conftest.py offers the fixtures to every test; `RequestLog` and `request_log` are for
+a test that records another provider than `gcp_storage`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from labctl.emulator.storage import StorageEmulator
 from labctl.providers.gcp.storage import GcpStorage, make_storage
 
-PROJECT = "demo"
-
-
-@dataclass
-class StorageEmulator:
-    server: Any
-    url: str
-
-    def objects(self, bucket: str) -> dict[str, dict[str, Any]]:
-        """The emulator's stored object metadata (to corrupt a checksum, for example)."""
-        return dict(self.server._storage.objects.get(bucket, {}))
-
-
-@pytest.fixture(scope="session")
-def storage_emulator_server() -> Iterator[StorageEmulator]:
-    from gcp_storage_emulator.server import create_server
-
-    server = create_server("127.0.0.1", 0, in_memory=True)
-    server.start()
-    try:
-        host, port = server._api._httpd.server_address[:2]
-        assert host == "127.0.0.1"
-        yield StorageEmulator(server, f"http://127.0.0.1:{port}")
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def storage_emulator(
-    storage_emulator_server: StorageEmulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[StorageEmulator]:
-    storage_emulator_server.server.wipe()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", storage_emulator_server.url)
-    yield storage_emulator_server
-    storage_emulator_server.server.wipe()
+PROJECT = "labctl-demo"
 
 
 @pytest.fixture
 def gcp_storage(storage_emulator: StorageEmulator) -> GcpStorage:
+    """labctl's provider on the emulator (STORAGE_EMULATOR_HOST points at it)."""
     return make_storage(PROJECT)
 
 

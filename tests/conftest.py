@@ -9,7 +9,13 @@ from collections.abc import Iterator
 import pytest
 
 # One in-process emulator for the whole session, reset around each test that asks for it.
-from tests._emulator_fixtures import emulator, emulator_session  # noqa: F401
+from tests._emulator_fixtures import (  # noqa: F401
+    emulator,
+    emulator_session,
+    storage_emulator,
+    storage_emulator_session,
+)
+from tests._storage_fixtures import gcp_storage, http_log  # noqa: F401
 
 
 def _closed_loopback_port() -> int:

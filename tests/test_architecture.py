@@ -75,15 +75,10 @@ def test_no_module_keeps_mutable_state_in_globals() -> None:
             if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
                 mutable = mutable or value.func.attr in ("Event", "Lock", "local")
             for target in targets:
-                dunder = isinstance(target, ast.Name) and target.id.startswith("__")
-                if (
-                    isinstance(target, ast.Name)
-                    and mutable
-                    and not target.id.isupper()
-                    and not dunder
-                ):
-                    if not target.id.startswith("_") or target.id.lstrip("_").islower():
-                        problems.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {target.id}")
+                name = target.id if isinstance(target, ast.Name) else ""
+                constant = name.isupper() or name.startswith("__")
+                if name and mutable and not constant:
+                    problems.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {name}")
     assert problems == []
 
 
@@ -99,9 +94,9 @@ def test_only_the_cli_names_labctl_commands(layer: str) -> None:
         for path, tree in trees:
             docstrings = docstring_nodes(tree)
             for node in ast.walk(tree):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                    if id(node) not in docstrings and COMMAND_RE.search(node.value):
-                        found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value}")
+                text = node.value if isinstance(node, ast.Constant) else None
+                if isinstance(text, str) and id(node) not in docstrings and COMMAND_RE.search(text):
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {text}")
                 if isinstance(node, ast.JoinedStr):
                     text = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
                     if COMMAND_RE.search(text):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported from tests._storage_fixtures are parameters here
 """`labctl bucket` through CliRunner: on the fake provider, and end to end on the emulator."""
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ from typer.testing import CliRunner, Result
 
 from labctl.cli import app
 from labctl.cli._app import AppContext
+from labctl.emulator.storage import StorageEmulator
 from labctl.models import BucketSpec
 from labctl.providers import registry
 from labctl.providers.fake.storage import FakeStorage
-from tests._storage_fixtures import StorageEmulator, storage_emulator, storage_emulator_server  # noqa: F401
 
 Bucket = Callable[..., Result]
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def fake_storage() -> FakeStorage:
-    return FakeStorage(project="demo")
+    return FakeStorage(project="labctl-demo")
 
 
 @pytest.fixture
@@ -550,8 +549,7 @@ def test_end_to_end_on_the_emulator(storage_emulator: StorageEmulator, tmp_path:
     data = os.urandom(100_000)
     (tmp_path / "d.bin").write_bytes(data)
     assert gcp("upload", str(tmp_path / "d.bin"), f"gs://{name}/x/").exit_code == 0
-    # --all: gcp-storage-emulator drops labels sent at create (labctl's filter would hide it)
-    listed = json.loads(gcp("list", "--all", "--sizes", "--format", "json").stdout)
+    listed = json.loads(gcp("list", "--sizes", "--format", "json").stdout)
     assert [(b["name"], b["objects"], b["bytes"]) for b in listed] == [(name, 1, 100_000)]
     out = tmp_path / "out"
     out.mkdir()

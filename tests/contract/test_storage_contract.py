@@ -2,18 +2,12 @@
 
 If the fake drifts from what google-cloud-storage against a Cloud Storage-shaped server does,
 these fail for the fake, and the CLI tests that rely on it stop being trusted.
-
-gcp-storage-emulator drops the labels, location and storage class sent at create (its bucket
-insert keeps only the name: oittaa/gcp-storage-emulator, gcp_storage_emulator/handlers/buckets.py).
-Checks of what a server keeps are marked `emulator_keeps_create_settings` on the GCP side; checks
-of other behaviour that needs labels on a bucket (listing by label) set them on the GCP side
-after create, in the test, as a server that keeps them would have them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,52 +20,27 @@ from labctl.errors import AlreadyExists, LabctlError, LocalError, NotEmpty, NotF
 from labctl.models import Bucket, BucketSpec
 from labctl.providers.base import StorageProvider
 from labctl.providers.fake.storage import FakeStorage
-from tests._storage_fixtures import (  # noqa: F401
-    gcp_storage,
-    storage_emulator,
-    storage_emulator_server,
-)
 
 LABELS = {"labctl-managed": "true", "labctl-course": "cs-101", "labctl-owner": "ana"}
-
-# The GCP side of checks that need the server to keep what labctl sends at create. Strict:
-# once the emulator keeps them, these pass and the marker must go.
-emulator_keeps_create_settings = pytest.mark.xfail(
-    reason="gcp-storage-emulator drops labels, location and class sent at create",
-    strict=True,
-)
 
 
 @dataclass
 class World:
-    """A provider, and how to give a bucket the labels a real server would have kept."""
+    """A provider and which one it is."""
 
     storage: StorageProvider
     kind: str  # "fake" or "gcp"
-    with_labels: Callable[[str, dict[str, str]], None]
 
     def create(self, spec: BucketSpec) -> Bucket:
-        """create_bucket, then (GCP over the emulator only) the labels the emulator dropped."""
-        created = self.storage.create_bucket(spec)
-        self.with_labels(spec.name, dict(spec.labels))
-        return created
-
-
-def _gcp_world(storage: StorageProvider) -> World:
-    def with_labels(name: str, labels: dict[str, str]) -> None:
-        handle = storage.client.bucket(name)  # type: ignore[attr-defined]
-        handle.labels = labels
-        handle.patch()
-
-    return World(storage, "gcp", with_labels)
+        return self.storage.create_bucket(spec)
 
 
 @pytest.fixture(params=["fake", "gcp"])
 def world(request: pytest.FixtureRequest) -> Iterator[World]:
     if request.param == "fake":
-        yield World(FakeStorage(project="demo"), "fake", lambda name, labels: None)
+        yield World(FakeStorage(project="labctl-demo"), "fake")
     else:
-        yield _gcp_world(request.getfixturevalue("gcp_storage"))
+        yield World(request.getfixturevalue("gcp_storage"), "gcp")
 
 
 @pytest.fixture
@@ -85,15 +54,7 @@ def spec(name: str, **labels: str) -> BucketSpec:
     )
 
 
-def _mark_gcp(request: pytest.FixtureRequest, marker: pytest.MarkDecorator) -> None:
-    if request.node.callspec.params["world"] == "gcp":
-        request.applymarker(marker)
-
-
-def test_create_then_get_keeps_labels_location_and_class(
-    world: World, request: pytest.FixtureRequest
-) -> None:
-    _mark_gcp(request, emulator_keeps_create_settings)
+def test_create_then_get_keeps_labels_location_and_class(world: World) -> None:
     created = world.storage.create_bucket(spec("cs-101-ana-0a1b2c"))
     got = world.storage.get_bucket("cs-101-ana-0a1b2c")
     for bucket in (created, got):
@@ -336,9 +297,9 @@ def test_both_providers_satisfy_the_protocol_for_mypy() -> None:
     from typing import TYPE_CHECKING
 
     fake: StorageProvider = FakeStorage()
-    assert fake.project == "demo"
+    assert fake.project == "labctl-demo"
     if TYPE_CHECKING:  # checked by mypy, which is the point
         from labctl.providers.gcp.storage import GcpStorage
 
-        real: StorageProvider = GcpStorage("demo")
+        real: StorageProvider = GcpStorage("labctl-demo")
         assert real

@@ -128,10 +128,10 @@ def test_project_ids_from_the_environment_and_flags_are_checked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("LABCTL_PROJECT", "demo/zones/us-central1-c/instances/alpha?x=")
-    with pytest.raises(ConfigError, match="gcp.project"):
+    with pytest.raises(ConfigError, match=r"gcp\.project"):
         load_settings()
     monkeypatch.delenv("LABCTL_PROJECT")
-    with pytest.raises(ConfigError, match="gcp.project"):
+    with pytest.raises(ConfigError, match=r"gcp\.project"):
         load_settings(project="../../x")
     assert load_settings(project="example.com:my-project").gcp.project == "example.com:my-project"
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import pytest
-
 from collections.abc import Callable
+
+import pytest
 
 from labctl.errors import AlreadyExists, InvalidInput, MayExist, QuotaExceeded, Stockout
 from labctl.models import Gpu, Provisioning, VmSpec

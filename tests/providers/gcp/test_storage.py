@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported from tests._storage_fixtures are parameters here
 """GcpStorage with the real client library against gcp-storage-emulator.
 
 Where the emulator falls short (it drops labels, location, class and IAM configuration at create,
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from labctl.emulator.storage import StorageEmulator
 from labctl.errors import (
     AlreadyExists,
     EndpointUnreachable,
@@ -25,15 +25,7 @@ from labctl.errors import (
 )
 from labctl.models import BucketSpec
 from labctl.providers.gcp.storage import DELETE_BATCH, GcpStorage, make_storage
-from tests._storage_fixtures import (  # noqa: F401
-    RequestLog,
-    StorageEmulator,
-    gcp_storage,
-    http_log,
-    request_log,
-    storage_emulator,
-    storage_emulator_server,
-)
+from tests._storage_fixtures import RequestLog, request_log
 
 MIB = 1024 * 1024
 LABELS = {"labctl-managed": "true", "labctl-course": "cs-101"}
@@ -50,7 +42,7 @@ def test_create_sends_location_class_labels_uniform_access_and_pap(
 ) -> None:
     make(gcp_storage)
     [insert] = http_log.find("POST", "/storage/v1/b")
-    assert insert.query["project"] == ["demo"]
+    assert insert.query["project"] == ["labctl-demo"]
     assert insert.body["name"] == "cs-101-ana-abc123"
     assert insert.body["location"] == "EUROPE-WEST1"
     assert insert.body["storageClass"] == "COLDLINE"
@@ -96,7 +88,7 @@ def test_409_visible_but_not_listed_in_our_project_says_another_project(
     with pytest.raises(AlreadyExists, match="another project"):
         make(gcp_storage)
     kwargs = listing.call_args.kwargs
-    assert kwargs["project"] == "demo" and kwargs["prefix"] == "cs-101-ana-abc123"
+    assert kwargs["project"] == "labctl-demo" and kwargs["prefix"] == "cs-101-ana-abc123"
 
 
 def test_409_in_our_project_does_a_get_then_a_prefixed_list(
@@ -121,7 +113,7 @@ def test_empty_error_bodies_still_give_a_clear_message(gcp_storage: GcpStorage) 
 def test_large_file_goes_up_resumable_in_chunks(
     storage_emulator: StorageEmulator, tmp_path: Path, mocker: Any
 ) -> None:
-    storage = GcpStorage("demo", client=make_storage("demo").client, chunk_size=4 * MIB)
+    storage = GcpStorage("labctl-demo", client=make_storage("labctl-demo").client, chunk_size=4 * MIB)
     log = request_log(storage, mocker)
     make(storage)
     data = os.urandom(9 * MIB)  # above RESUMABLE_THRESHOLD
@@ -352,7 +344,7 @@ def test_without_the_emulator_variable_credentials_are_required(
 
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     with pytest.raises(CredentialsError):
-        make_storage("demo")
+        make_storage("labctl-demo")
 
 
 def test_project_is_resolved_without_compute(

@@ -113,7 +113,9 @@ def test_empty_error_bodies_still_give_a_clear_message(gcp_storage: GcpStorage) 
 def test_large_file_goes_up_resumable_in_chunks(
     storage_emulator: StorageEmulator, tmp_path: Path, mocker: Any
 ) -> None:
-    storage = GcpStorage("labctl-demo", client=make_storage("labctl-demo").client, chunk_size=4 * MIB)
+    storage = GcpStorage(
+        "labctl-demo", client=make_storage("labctl-demo").client, chunk_size=4 * MIB
+    )
     log = request_log(storage, mocker)
     make(storage)
     data = os.urandom(9 * MIB)  # above RESUMABLE_THRESHOLD

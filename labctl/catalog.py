@@ -112,3 +112,43 @@ def gpu_quota_metric(accelerator: str, preemptible: bool = False) -> str:
     """``NVIDIA_P100_GPUS`` or ``PREEMPTIBLE_NVIDIA_P100_GPUS``."""
     suffix = ACCELERATORS[accelerator][3] if accelerator in ACCELERATORS else "UNKNOWN"
     return f"{'PREEMPTIBLE_' if preemptible else ''}NVIDIA_{suffix}_GPUS"
+
+
+# Public image project -> (family, newest image name, size GB, description).
+IMAGES: dict[str, list[tuple[str, str, int, str]]] = {
+    "deeplearning-platform-release": [
+        (
+            "common-cu129-ubuntu-2204-nvidia-580",
+            "common-cu129-v20251020-ubuntu-2204-py310",
+            50,
+            "Google, Deep Learning VM, CUDA 12.9, NVIDIA driver 580, Ubuntu 22.04",
+        ),
+        (
+            "common-cu129-ubuntu-2404-nvidia-580",
+            "common-cu129-v20251020-ubuntu-2404-py312",
+            50,
+            "Google, Deep Learning VM, CUDA 12.9, NVIDIA driver 580, Ubuntu 24.04",
+        ),
+        (
+            "common-cu128-ubuntu-2204-nvidia-570",
+            "common-cu128-v20250930-ubuntu-2204-py310",
+            50,
+            "Google, Deep Learning VM, CUDA 12.8, NVIDIA driver 570, Ubuntu 22.04",
+        ),
+    ],
+    "debian-cloud": [
+        ("debian-12", "debian-12-bookworm-v20251014", 10, "Debian, Debian GNU/Linux, 12"),
+    ],
+    "ubuntu-os-cloud": [
+        (
+            "ubuntu-2204-lts",
+            "ubuntu-2204-jammy-v20251015",
+            10,
+            "Canonical, Ubuntu, 22.04 LTS, amd64 jammy image",
+        ),
+    ],
+}
+
+
+def image_family_exists(project: str, family: str) -> bool:
+    return any(entry[0] == family for entry in IMAGES.get(project, []))

@@ -62,6 +62,12 @@ def check_spec(compute: ComputeProvider, spec: VmSpec) -> dict[str, int]:
             hint=f"did you mean: {', '.join(close)}" if close else None,
         )
     try:
+        compute.check_image_family(spec.image_project, spec.image_family)
+    except NotFound as exc:
+        raise InvalidInput(
+            exc.message, field="--image-family", kind="image", name=exc.name
+        ) from None
+    try:
         compute.get_machine_type(spec.zone, spec.machine_type)
     except NotFound:
         raise InvalidInput(

@@ -51,7 +51,8 @@ def _invalid(exc: Any) -> str | None:
     if exc.field == "project":
         return "pass --project PROJECT, or run: gcloud config set project PROJECT"
     if exc.kind == "image":
-        return f"list the families: gcloud compute images list --filter=family~{exc.name or ''}"
+        stem = (exc.name or "").split("-")[0]
+        return f"list the families: gcloud compute images list --filter=family~{stem}"
     return None
 
 

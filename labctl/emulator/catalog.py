@@ -5,43 +5,9 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from labctl.catalog import ACCELERATORS, MACHINE_TYPES, REGIONS, ZONES
+from labctl.catalog import ACCELERATORS, IMAGES, MACHINE_TYPES, REGIONS, ZONES
 
 # image project -> [(family, image name, diskSizeGb, description)]
-IMAGES: dict[str, list[tuple[str, str, int, str]]] = {
-    "deeplearning-platform-release": [
-        (
-            "common-cu129-ubuntu-2204-nvidia-580",
-            "common-cu129-v20251020-ubuntu-2204-py310",
-            50,
-            "Google, Deep Learning VM, CUDA 12.9, NVIDIA driver 580, Ubuntu 22.04",
-        ),
-        (
-            "common-cu129-ubuntu-2404-nvidia-580",
-            "common-cu129-v20251020-ubuntu-2404-py312",
-            50,
-            "Google, Deep Learning VM, CUDA 12.9, NVIDIA driver 580, Ubuntu 24.04",
-        ),
-        (
-            "common-cu128-ubuntu-2204-nvidia-570",
-            "common-cu128-v20250930-ubuntu-2204-py310",
-            50,
-            "Google, Deep Learning VM, CUDA 12.8, NVIDIA driver 570, Ubuntu 22.04",
-        ),
-    ],
-    "debian-cloud": [
-        ("debian-12", "debian-12-bookworm-v20251014", 10, "Debian, Debian GNU/Linux, 12"),
-    ],
-    "ubuntu-os-cloud": [
-        (
-            "ubuntu-2204-lts",
-            "ubuntu-2204-jammy-v20251015",
-            10,
-            "Canonical, Ubuntu, 22.04 LTS, amd64 jammy image",
-        ),
-    ],
-}
-
 # Catalog resources never change, so their ids and timestamps are derived from their names.
 CATALOG_TIMESTAMP = "1969-12-31T16:00:00.000-08:00"
 

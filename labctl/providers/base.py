@@ -73,6 +73,10 @@ class ComputeProvider(Protocol):
         """Raises NotFound if the zone does not offer it (or the zone does not exist)."""
         ...
 
+    def check_image_family(self, project: str, family: str) -> None:
+        """Raises NotFound (kind "image") if `project` has no image in `family`."""
+        ...
+
     def accelerator_zones(self, gpu_type: str) -> dict[str, int]:
         """zone -> maximum cards per VM for each zone offering `gpu_type` (one aggregated call)."""
         ...

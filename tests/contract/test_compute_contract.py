@@ -217,6 +217,10 @@ def test_catalog(world: World) -> None:
     with pytest.raises(NotFound):
         c.get_machine_type("us-central1-c", "n1-standard-7")
     assert "us-central1-c" in c.list_zones()
+    c.check_image_family("deeplearning-platform-release", "common-cu129-ubuntu-2204-nvidia-580")
+    with pytest.raises(NotFound) as image:
+        c.check_image_family("deeplearning-platform-release", "no-such-family")
+    assert (image.value.kind, image.value.name) == ("image", "no-such-family")
 
 
 def test_metadata_update_keeps_other_keys(world: World) -> None:

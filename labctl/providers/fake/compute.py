@@ -109,6 +109,15 @@ class FakeCompute(FakeResources):
 
         return self._call("machineTypes.get", get)
 
+    def check_image_family(self, project: str, family: str) -> None:
+        def get() -> None:
+            if not catalog.image_family_exists(project, family):
+                raise NotFound(
+                    f"no image family {family!r} in project {project}", kind="image", name=family
+                )
+
+        self._call("images.getFromFamily", get)
+
     def accelerator_zones(self, gpu_type: str) -> dict[str, int]:
         def get() -> dict[str, int]:
             entry = catalog.ACCELERATORS.get(gpu_type)

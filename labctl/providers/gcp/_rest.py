@@ -61,19 +61,25 @@ class RestCompute:
         session.headers["User-Agent"] = USER_AGENT
         self._session = session
 
-    def url(self, path: str) -> str:
-        """The full URL; every segment is checked so no value can redirect the request."""
-        segments = [self.project, *path.strip("/").split("/")]
+    def url(self, path: str, *, project: str | None = None) -> str:
+        """The full URL; every segment is checked so no value can redirect the request.
+        `project` reads from another project (public images live in their own)."""
+        segments = [project or self.project, *path.strip("/").split("/")]
         for segment in segments:
             if not _SEGMENT_RE.fullmatch(segment) or ".." in segment:
                 raise InvalidInput(f"{segment!r} cannot be part of a Compute Engine URL")
         return f"{self.base_url}projects/{'/'.join(segments)}"
 
     def get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, zone: str | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        zone: str | None = None,
+        project: str | None = None,
     ) -> dict[str, Any]:
         """One GET; the decoded JSON body or a labctl error."""
-        return self.request("GET", path, params=params, zone=zone)
+        return self.request("GET", path, params=params, zone=zone, project=project)
 
     def post(
         self,
@@ -100,8 +106,9 @@ class RestCompute:
         body: Mapping[str, Any] | None = None,
         zone: str | None = None,
         timeout: float | None = None,
+        project: str | None = None,
     ) -> dict[str, Any]:
-        url = self.url(path)
+        url = self.url(path, project=project)
 
         def once() -> dict[str, Any]:
             return self._send(method, url, params, body, zone=zone, read_timeout=timeout)

@@ -86,6 +86,14 @@ class GcpCompute(ResourcesMixin):
             ) from exc
         return parse_machine_type(body, zone)
 
+    def check_image_family(self, project: str, family: str) -> None:
+        try:
+            self._rest.get(f"global/images/family/{family}", project=project)
+        except NotFound as exc:
+            raise NotFound(
+                f"no image family {family!r} in project {project}", kind="image", name=family
+            ) from exc
+
     def accelerator_zones(self, gpu_type: str) -> dict[str, int]:
         found: dict[str, int] = {}
         for scope, item in self._rest.aggregated(

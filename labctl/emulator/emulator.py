@@ -26,7 +26,8 @@ class Emulator:
 
     ``compute_port=0`` picks a free port; ``storage_port=None`` runs no storage emulator (an
     int, 0 included, starts one). ``state_file`` is loaded at start and rewritten atomically
-    after every change; ``faults_file`` is YAML or JSON (see ``labctl.emulator.faults``).
+    after changes (at most every 0.25 s, and at stop); ``faults_file`` is YAML or JSON (see
+    ``labctl.emulator.faults``).
     """
 
     def __init__(
@@ -81,6 +82,8 @@ class Emulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._state is not None:
+            self._state.flush()  # the last changes, if a write was coalesced
         if self._thread is not None:
             self._thread.join(_STOP_TIMEOUT)
             self._thread = None

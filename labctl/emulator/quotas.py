@@ -121,13 +121,21 @@ def _running_metrics(d: Demand, region: str, faults: Faults) -> Counter[str]:
     return out
 
 
-def _cached_demand(inst: dict[str, Any]) -> Demand:
-    # A VM's shape never changes in the emulator, so its demand is computed once.
-    cached = inst.get("_demand")
-    if cached is None:
-        d = demand_of(inst)
-        cached = inst["_demand"] = [d.cpus, d.gpus, d.spot, d.external_ips]
-    return Demand(cpus=cached[0], gpus=cached[1], spot=cached[2], external_ips=cached[3])
+def _shape(key: str, inst: dict[str, Any]) -> tuple[Any, ...]:
+    """(region, cpus, gpus, spot, external IPs) of a VM, computed once.
+
+    A VM's shape never changes in the emulator; caching it keeps ``usage`` a cheap pass over
+    the VMs (a class of 1,000 would otherwise make every insert slow).
+    """
+    cached = inst.get("_shape")
+    if cached.__class__ is not tuple:  # not yet computed, or a list read from a state file
+        if cached is None:
+            d = demand_of(inst)
+            region = catalog.ZONES.get(key.split("/", 1)[0], "")
+            gpus = ",".join(f"{name}={cards}" for name, cards in sorted(d.gpus.items()))
+            cached = [region, d.cpus, gpus, d.spot, d.external_ips]
+        cached = inst["_shape"] = tuple(cached)
+    return cached
 
 
 def usage(
@@ -137,25 +145,39 @@ def usage(
     proj = state.project(project)
     glob: Counter[str] = Counter()
     regional: dict[str, Counter[str]] = {r: Counter() for r in catalog.REGIONS}
+    # One cheap pass, counting VMs of one shape together; metrics are derived per shape.
+    existing: dict[str, int] = {}
+    running: dict[tuple[Any, ...], int] = {}
     for key, inst in proj["_instances"].items():
-        region = catalog.ZONES.get(key.split("/", 1)[0])
-        if region is None:
+        shape = _shape(key, inst)
+        existing[shape[0]] = existing.get(shape[0], 0) + 1
+        if inst["status"] != "TERMINATED":
+            running[shape] = running.get(shape, 0) + 1
+    for region, count in existing.items():
+        if region:
+            regional[region]["INSTANCES"] += count
+    for (region, cpus, gpus, spot, ips), count in running.items():
+        if not region:
             continue
-        regional[region]["INSTANCES"] += 1
-        if inst.get("status") == "TERMINATED":
-            continue
-        d = _cached_demand(inst)
-        glob["CPUS_ALL_REGIONS"] += d.cpus
-        glob["GPUS_ALL_REGIONS"] += sum(d.gpus.values())
+        cards = {n: int(c) for n, c in (g.split("=") for g in gpus.split(",") if g)}
+        d = Demand(cpus=cpus, gpus=cards, spot=spot, instances=count, external_ips=ips)
+        glob["CPUS_ALL_REGIONS"] += cpus * count
+        glob["GPUS_ALL_REGIONS"] += sum(cards.values()) * count
         regional[region].update(_running_metrics(d, region, faults))
     for key, addr in proj["_addresses"].items():
         region = key.split("/", 1)[0]
         regional[region]["STATIC_ADDRESSES"] += 1
         if addr.get("status") == "IN_USE":
             regional[region]["IN_USE_ADDRESSES"] += 1
+    disks: dict[tuple[str, str], int] = {}
     for key, disk in proj["_disks"].items():
-        region = catalog.ZONES[key.split("/", 1)[0]]
-        regional[region][disk_metric(disk["type"])] += int(disk["sizeGb"])
+        where = disk.get("_quota")  # (region, metric): fixed for a disk, so computed once
+        if where.__class__ is not tuple:
+            region = catalog.ZONES[key.split("/", 1)[0]]
+            where = disk["_quota"] = (region, disk_metric(disk["type"]))
+        disks[where] = disks.get(where, 0) + int(disk["sizeGb"])
+    for (region, metric), gb in disks.items():
+        regional[region][metric] += gb
     for key in proj["_resourcePolicies"]:
         regional[key.split("/", 1)[0]]["RESOURCE_POLICIES"] += 1
     glob["SNAPSHOTS"] = len(proj["_snapshots"])

@@ -153,7 +153,11 @@ class Emulator:
         self._svc().clear_requests()
 
     def reset(self) -> None:
-        """Drop every instance, disk, address, firewall and operation (the catalog stays)."""
+        """Drop every project's resources and operations (the catalog stays).
+
+        A project is set up again on its next request, with the default network's firewall
+        rules that the ``default_firewall_rules`` fault allows.
+        """
         self._svc().state.reset()
         self._svc().clear_requests()
         if self._storage is not None:

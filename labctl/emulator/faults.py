@@ -22,7 +22,7 @@ changed while the emulator runs. Every key is optional; an empty mapping means n
         CPUS: 24              # CPUS, PREEMPTIBLE_CPUS, INSTANCES, IN_USE_ADDRESSES,
                               # STATIC_ADDRESSES, DISKS_TOTAL_GB, ...
       "*":                    # every region not listed by name
-        PREEMPTIBLE_NVIDIA_P100_GPUS: 0
+        PREEMPTIBLE_NVIDIA_P100_GPUS: 64   # grants preemptible quota: Spot VMs use it
     rate_limit:               # the next `count` requests get 403 rateLimitExceeded
       count: 3
       methods: [POST]         # optional: only these HTTP methods count
@@ -50,9 +50,9 @@ Stockouts without ``accelerator`` match any VM in the zone. The operation ends D
 a VM without one, the other zones of the region) and are not stocked out themselves, as the
 real message does ("Consider trying your request in the us-central1-f zone(s)").
 
-Quota usage counts VMs that are not TERMINATED; a Spot VM uses the PREEMPTIBLE_ metrics unless
-their limit is 0 (see ``labctl.emulator.quotas`` for the rules and the generous defaults of
-metrics that are not set here).
+Quota usage counts VMs that are not TERMINATED; a Spot VM uses the PREEMPTIBLE_ metrics where
+their limit is above 0 (the default is 0: none granted) and the standard ones otherwise (see
+``labctl.emulator.quotas`` for the rules and the generous defaults of the other metrics).
 
 ``default_firewall_rules`` applies when a project is first used: set it, then ``reset()`` (or
 ``POST /_emulator/reset``), to start a test without the ``default-allow-ssh`` rule.

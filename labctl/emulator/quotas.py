@@ -1,21 +1,25 @@
 """Quota usage and limits, and the synchronous 403 ``quotaExceeded`` that inserts get.
 
-What counts (https://cloud.google.com/compute/resource-usage,
-https://cloud.google.com/compute/docs/instances/spot#quotas):
+What counts (https://cloud.google.com/compute/quotas,
+https://cloud.google.com/compute/docs/instances/preemptible,
+https://cloud.google.com/compute/docs/instances/create-use-spot):
 
 - vCPUs and GPUs of VMs that are not TERMINATED (a stopped VM uses none), per region as
   ``CPUS`` / ``NVIDIA_<X>_GPUS``. A Spot or preemptible VM uses ``PREEMPTIBLE_CPUS`` /
-  ``PREEMPTIBLE_NVIDIA_<X>_GPUS`` instead, unless that limit is 0 ("no preemptible quota"),
-  in which case it uses the standard ones. Every GPU also counts in ``GPUS_ALL_REGIONS`` and
-  every vCPU in ``CPUS_ALL_REGIONS``.
+  ``PREEMPTIBLE_NVIDIA_<X>_GPUS`` instead once the project has such quota (a limit above 0):
+  "After Compute Engine grants you preemptible CPU quota in that region, all preemptible
+  instances will count against that quota"; without it they use the standard quotas. Every
+  GPU also counts in ``GPUS_ALL_REGIONS`` and every vCPU in ``CPUS_ALL_REGIONS``.
 - ``INSTANCES``: VMs that exist, stopped or not. ``IN_USE_ADDRESSES``: external IPs in use
   (ephemeral ones of VMs that are not TERMINATED, and static ones IN_USE).
   ``STATIC_ADDRESSES``: reserved regional addresses. ``DISKS_TOTAL_GB`` (pd-standard) and
   ``SSD_TOTAL_GB`` (pd-balanced, pd-ssd): disk sizes. ``SNAPSHOTS`` (global): snapshots.
 
-Limits come from the ``quotas`` fault; anything not set there has a generous default
-(``DEFAULT_REGIONAL``, ``DEFAULT_GLOBAL``), enough for a class of 1,000 Spot n1-standard-8 VMs
-with a P100 each in one region. Raise a default by setting the metric in the fault.
+Limits come from the ``quotas`` fault. By default the emulated project has no preemptible
+quota (``PREEMPTIBLE_*`` limits 0, so Spot VMs use the standard quotas) and generous standard
+limits (``DEFAULT_REGIONAL``, ``DEFAULT_GLOBAL``), enough for a class of 1,000 Spot
+n1-standard-8 VMs with a P100 each in one region. Grant preemptible quota or change any
+limit by setting the metric in the fault, e.g. ``{"*": {"PREEMPTIBLE_NVIDIA_P100_GPUS": 1000}}``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ DEFAULT_GLOBAL: dict[str, float] = {
 }
 DEFAULT_REGIONAL: dict[str, float] = {
     "CPUS": 50_000.0,
-    "PREEMPTIBLE_CPUS": 50_000.0,
+    "PREEMPTIBLE_CPUS": 0.0,  # no preemptible quota granted: Spot VMs use CPUS
     "INSTANCES": 100_000.0,
     "IN_USE_ADDRESSES": 10_000.0,
     "STATIC_ADDRESSES": 10_000.0,
@@ -47,8 +51,8 @@ DEFAULT_REGIONAL: dict[str, float] = {
     "SSD_TOTAL_GB": 10_000_000.0,
     "RESOURCE_POLICIES": 10_000.0,
 }
-DEFAULT_GPUS = 10_000.0  # NVIDIA_<X>_GPUS and PREEMPTIBLE_NVIDIA_<X>_GPUS
-DEFAULT_COMMITTED_GPUS = 0.0  # COMMITTED_NVIDIA_<X>_GPUS: no commitments
+DEFAULT_GPUS = 10_000.0  # NVIDIA_<X>_GPUS
+DEFAULT_UNGRANTED = 0.0  # PREEMPTIBLE_NVIDIA_<X>_GPUS, COMMITTED_NVIDIA_<X>_GPUS
 _SSD_TYPES = ("pd-ssd", "pd-balanced", "pd-extreme", "hyperdisk-balanced")
 
 
@@ -103,8 +107,8 @@ def limit(faults: Faults, metric: str, region: str | None) -> float:
         return configured
     if region is None:
         return DEFAULT_GLOBAL.get(metric, DEFAULT_GPUS)
-    if metric.startswith("COMMITTED_"):
-        return DEFAULT_COMMITTED_GPUS
+    if metric.startswith(("COMMITTED_", "PREEMPTIBLE_")):
+        return DEFAULT_REGIONAL.get(metric, DEFAULT_UNGRANTED)
     return DEFAULT_REGIONAL.get(metric, DEFAULT_GPUS)
 
 

@@ -50,5 +50,6 @@ def test_a_class_of_1000_with_concurrent_waits(api: Api, emulator: Emulator) -> 
     assert all("operations" not in scope for scope in pending["items"].values())
     _, region = api.get("projects/demo/regions/us-central1")
     usage = {q["metric"]: q["usage"] for q in region["quotas"]}
-    assert usage["PREEMPTIBLE_NVIDIA_P100_GPUS"] == CLASS
-    assert usage["PREEMPTIBLE_CPUS"] == 8 * CLASS
+    # No preemptible quota granted (the default): the Spot class uses the standard quotas.
+    assert usage["NVIDIA_P100_GPUS"] == CLASS
+    assert usage["CPUS"] == 8 * CLASS

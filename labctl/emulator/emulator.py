@@ -28,7 +28,8 @@ class Emulator:
 
     ``compute_port=0`` picks a free port; ``storage_port=None`` runs no storage emulator (an
     int, 0 included, starts one). ``state_file`` is loaded at start and rewritten atomically
-    after every change; ``faults_file`` is YAML or JSON (see ``labctl.emulator.faults``).
+    after changes (at most every 0.25 s, and at stop); ``faults_file`` is YAML or JSON (see
+    ``labctl.emulator.faults``).
     """
 
     def __init__(
@@ -106,6 +107,8 @@ class Emulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._state is not None:
+            self._state.flush()  # the last changes, if a write was coalesced
         if self._thread is not None:
             self._thread.join(_STOP_TIMEOUT)
             self._thread = None
@@ -180,7 +183,11 @@ class Emulator:
         self._svc().clear_requests()
 
     def reset(self) -> None:
-        """Drop every instance, disk, address, firewall and operation (the catalog stays)."""
+        """Drop every project's resources and operations (the catalog stays).
+
+        A project is set up again on its next request, with the default network's firewall
+        rules that the ``default_firewall_rules`` fault allows.
+        """
         self._svc().state.reset()
         self._svc().clear_requests()
         if self._storage is not None:

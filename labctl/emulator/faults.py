@@ -1,4 +1,4 @@
-"""Faults: injected latency, slow operations, stockouts, quotas, rate limits and 5xx errors.
+"""Faults: latency, slow operations, stockouts, quotas, rate limits, 5xx, project set-up.
 
 Faults come from a YAML or JSON file (``Emulator(faults_file=...)``, ``--faults FILE``), from
 ``Emulator.set_faults(dict)``, or from ``PUT /_emulator/faults`` (JSON body), and can be
@@ -13,15 +13,16 @@ changed while the emulator runs. Every key is optional; an empty mapping means n
         accelerator: nvidia-tesla-p100   # optional: only VMs with this accelerator
         machine_type: n1-standard-8      # optional: only this machine type
         count: 2                         # optional: only the next 2 matching VMs
-    quotas:                   # synchronous 403 quotaExceeded on insert/start/bulkInsert
+    quotas:                   # limits: synchronous 403 quotaExceeded on inserts/starts,
+                              # and the limits regions.get / projects.get report
       GPUS_ALL_REGIONS: 0     # upper-case keys are global metrics (GPUS_ALL_REGIONS,
-                              # CPUS_ALL_REGIONS)
+                              # CPUS_ALL_REGIONS, SNAPSHOTS, ...)
       us-central1:            # region keys hold regional metrics; any metric name works
         NVIDIA_P100_GPUS: 0   # NVIDIA_<P100|T4|V100>_GPUS, PREEMPTIBLE_NVIDIA_<..>_GPUS,
         CPUS: 24              # CPUS, PREEMPTIBLE_CPUS, INSTANCES, IN_USE_ADDRESSES,
                               # STATIC_ADDRESSES, DISKS_TOTAL_GB, ...
       "*":                    # every region not listed by name
-        PREEMPTIBLE_NVIDIA_P100_GPUS: 0
+        PREEMPTIBLE_NVIDIA_P100_GPUS: 64   # grants preemptible quota: Spot VMs use it
     rate_limit:               # the next `count` requests get 403 rateLimitExceeded
       count: 3
       methods: [POST]         # optional: only these HTTP methods count
@@ -49,8 +50,12 @@ Stockouts without ``accelerator`` match any VM in the zone. The operation ends D
 a VM without one, the other zones of the region) and are not stocked out themselves, as the
 real message does ("Consider trying your request in the us-central1-f zone(s)").
 
-Quota usage counts VMs that are not TERMINATED (see ``labctl.emulator.quotas`` for the rules
-and the generous defaults of metrics that are not set here).
+Quota usage counts VMs that are not TERMINATED; a Spot VM uses the PREEMPTIBLE_ metrics where
+their limit is above 0 (the default is 0: none granted) and the standard ones otherwise (see
+``labctl.emulator.quotas`` for the rules and the generous defaults of the other metrics).
+
+``default_firewall_rules`` applies when a project is first used: set it, then ``reset()`` (or
+``POST /_emulator/reset``), to start a test without the ``default-allow-ssh`` rule.
 """
 
 from __future__ import annotations

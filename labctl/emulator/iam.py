@@ -4,7 +4,7 @@ A new instance has an empty policy with an etag. ``setIamPolicy`` takes a
 ``ZoneSetPolicyRequest`` (``policy``, plus the deprecated flattened ``bindings`` and ``etag``);
 an etag that is not the current one fails with 412 ``conditionNotMet``, no etag overwrites
 unconditionally (the read-modify-write contract of
-https://cloud.google.com/iam/docs/policies#etag), and every successful set changes the etag.
+https://cloud.google.com/iam/docs/policies), and every successful set changes the etag.
 The policy is stored, not enforced.
 """
 

@@ -31,17 +31,27 @@ def get_instance(state: State, project: str, zone: str, name: str) -> dict[str, 
     return inst
 
 
+def _nat_ips_in_use(state: State) -> set[str]:
+    """External IPs of all VMs; built once, then kept up to date as IPs come and go."""
+    used: set[str] | None = state.caches.get("natIPs")
+    if used is None:
+        used = state.caches["natIPs"] = {
+            ac["natIP"]
+            for proj in state.projects.values()
+            for inst in proj["_instances"].values()
+            for nic in inst.get("networkInterfaces", [])
+            for ac in nic.get("accessConfigs", [])
+            if ac.get("natIP")
+        }
+    return used
+
+
 def _nat_ip(state: State) -> str:
-    used = {
-        ac.get("natIP")
-        for proj in state.projects.values()
-        for inst in proj["_instances"].values()
-        for nic in inst.get("networkInterfaces", [])
-        for ac in nic.get("accessConfigs", [])
-    }
+    used = _nat_ips_in_use(state)
     for pool in _NAT_POOLS:
         for host in range(1, 255):
             if f"{pool}.{host}" not in used:
+                used.add(f"{pool}.{host}")
                 return f"{pool}.{host}"
     return f"{_NAT_POOLS[0]}.{len(used) % 254 + 1}"  # more VMs than addresses: reuse
 
@@ -51,11 +61,11 @@ def _set_nat_ips(state: State, inst: dict[str, Any], on: bool) -> None:
     for nic in inst.get("networkInterfaces", []):
         for ac in nic.get("accessConfigs", []):
             if ac.get("_reserved"):
-                continue
+                continue  # a static address stays with the VM (and in use) until it is deleted
             if on and not ac.get("natIP"):
                 ac["natIP"] = _nat_ip(state)
             elif not on:
-                ac.pop("natIP", None)
+                _nat_ips_in_use(state).discard(ac.pop("natIP", ""))
 
 
 # --- lifecycle effects (run by State.tick when due) --------------------------------------------
@@ -97,6 +107,10 @@ def register_effects(state: State) -> None:
                     addr["status"] = "RESERVED"
                     addr.pop("users")
         proj["_guestAttributes"].pop(key, None)
+        proj["_runLimited"].pop(key, None)
+        for nic in inst.get("networkInterfaces", []):
+            for ac in nic.get("accessConfigs", []):
+                _nat_ips_in_use(state).discard(ac.get("natIP", ""))
         del proj["_instances"][key]
 
     state.handlers["instance_status"] = status
@@ -149,6 +163,10 @@ def commit_instance(
         if akey.startswith(f"{region}/") and addr.get("address") in reserved:
             addr["status"] = "IN_USE"
             addr["users"] = [inst["selfLink"]]
+    _nat_ips_in_use(state).update(ip for ip in reserved if ip)
+    sched = inst.get("scheduling") or {}
+    if "maxRunDuration" in sched or "terminationTime" in sched:
+        proj["_runLimited"][key] = True  # the runtime sweep looks at these only
     proj["_instances"][key] = inst
     gen = inst["_gen"]
     state.schedule(now + seconds / 2, "instance_status", project, key, gen, "STAGING")

@@ -1,21 +1,25 @@
 """Quota usage and limits, and the synchronous 403 ``quotaExceeded`` that inserts get.
 
-What counts (https://cloud.google.com/compute/resource-usage,
-https://cloud.google.com/compute/docs/instances/spot#quotas):
+What counts (https://cloud.google.com/compute/quotas,
+https://cloud.google.com/compute/docs/instances/preemptible,
+https://cloud.google.com/compute/docs/instances/create-use-spot):
 
 - vCPUs and GPUs of VMs that are not TERMINATED (a stopped VM uses none), per region as
   ``CPUS`` / ``NVIDIA_<X>_GPUS``. A Spot or preemptible VM uses ``PREEMPTIBLE_CPUS`` /
-  ``PREEMPTIBLE_NVIDIA_<X>_GPUS`` instead, unless that limit is 0 ("no preemptible quota"),
-  in which case it uses the standard ones. Every GPU also counts in ``GPUS_ALL_REGIONS`` and
-  every vCPU in ``CPUS_ALL_REGIONS``.
+  ``PREEMPTIBLE_NVIDIA_<X>_GPUS`` instead once the project has such quota (a limit above 0):
+  "After Compute Engine grants you preemptible CPU quota in that region, all preemptible
+  instances will count against that quota"; without it they use the standard quotas. Every
+  GPU also counts in ``GPUS_ALL_REGIONS`` and every vCPU in ``CPUS_ALL_REGIONS``.
 - ``INSTANCES``: VMs that exist, stopped or not. ``IN_USE_ADDRESSES``: external IPs in use
   (ephemeral ones of VMs that are not TERMINATED, and static ones IN_USE).
   ``STATIC_ADDRESSES``: reserved regional addresses. ``DISKS_TOTAL_GB`` (pd-standard) and
   ``SSD_TOTAL_GB`` (pd-balanced, pd-ssd): disk sizes. ``SNAPSHOTS`` (global): snapshots.
 
-Limits come from the ``quotas`` fault; anything not set there has a generous default
-(``DEFAULT_REGIONAL``, ``DEFAULT_GLOBAL``), enough for a class of 1,000 Spot n1-standard-8 VMs
-with a P100 each in one region. Raise a default by setting the metric in the fault.
+Limits come from the ``quotas`` fault. By default the emulated project has no preemptible
+quota (``PREEMPTIBLE_*`` limits 0, so Spot VMs use the standard quotas) and generous standard
+limits (``DEFAULT_REGIONAL``, ``DEFAULT_GLOBAL``), enough for a class of 1,000 Spot
+n1-standard-8 VMs with a P100 each in one region. Grant preemptible quota or change any
+limit by setting the metric in the fault, e.g. ``{"*": {"PREEMPTIBLE_NVIDIA_P100_GPUS": 1000}}``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ DEFAULT_GLOBAL: dict[str, float] = {
 }
 DEFAULT_REGIONAL: dict[str, float] = {
     "CPUS": 50_000.0,
-    "PREEMPTIBLE_CPUS": 50_000.0,
+    "PREEMPTIBLE_CPUS": 0.0,  # no preemptible quota granted: Spot VMs use CPUS
     "INSTANCES": 100_000.0,
     "IN_USE_ADDRESSES": 10_000.0,
     "STATIC_ADDRESSES": 10_000.0,
@@ -47,8 +51,8 @@ DEFAULT_REGIONAL: dict[str, float] = {
     "SSD_TOTAL_GB": 10_000_000.0,
     "RESOURCE_POLICIES": 10_000.0,
 }
-DEFAULT_GPUS = 10_000.0  # NVIDIA_<X>_GPUS and PREEMPTIBLE_NVIDIA_<X>_GPUS
-DEFAULT_COMMITTED_GPUS = 0.0  # COMMITTED_NVIDIA_<X>_GPUS: no commitments
+DEFAULT_GPUS = 10_000.0  # NVIDIA_<X>_GPUS
+DEFAULT_UNGRANTED = 0.0  # PREEMPTIBLE_NVIDIA_<X>_GPUS, COMMITTED_NVIDIA_<X>_GPUS
 _SSD_TYPES = ("pd-ssd", "pd-balanced", "pd-extreme", "hyperdisk-balanced")
 
 
@@ -103,8 +107,8 @@ def limit(faults: Faults, metric: str, region: str | None) -> float:
         return configured
     if region is None:
         return DEFAULT_GLOBAL.get(metric, DEFAULT_GPUS)
-    if metric.startswith("COMMITTED_"):
-        return DEFAULT_COMMITTED_GPUS
+    if metric.startswith(("COMMITTED_", "PREEMPTIBLE_")):
+        return DEFAULT_REGIONAL.get(metric, DEFAULT_UNGRANTED)
     return DEFAULT_REGIONAL.get(metric, DEFAULT_GPUS)
 
 
@@ -121,13 +125,21 @@ def _running_metrics(d: Demand, region: str, faults: Faults) -> Counter[str]:
     return out
 
 
-def _cached_demand(inst: dict[str, Any]) -> Demand:
-    # A VM's shape never changes in the emulator, so its demand is computed once.
-    cached = inst.get("_demand")
-    if cached is None:
-        d = demand_of(inst)
-        cached = inst["_demand"] = [d.cpus, d.gpus, d.spot, d.external_ips]
-    return Demand(cpus=cached[0], gpus=cached[1], spot=cached[2], external_ips=cached[3])
+def _shape(key: str, inst: dict[str, Any]) -> tuple[Any, ...]:
+    """(region, cpus, gpus, spot, external IPs) of a VM, computed once.
+
+    A VM's shape never changes in the emulator; caching it keeps ``usage`` a cheap pass over
+    the VMs (a class of 1,000 would otherwise make every insert slow).
+    """
+    cached = inst.get("_shape")
+    if cached.__class__ is not tuple:  # not yet computed, or a list read from a state file
+        if cached is None:
+            d = demand_of(inst)
+            region = catalog.ZONES.get(key.split("/", 1)[0], "")
+            gpus = ",".join(f"{name}={cards}" for name, cards in sorted(d.gpus.items()))
+            cached = [region, d.cpus, gpus, d.spot, d.external_ips]
+        cached = inst["_shape"] = tuple(cached)
+    return cached
 
 
 def usage(
@@ -137,25 +149,39 @@ def usage(
     proj = state.project(project)
     glob: Counter[str] = Counter()
     regional: dict[str, Counter[str]] = {r: Counter() for r in catalog.REGIONS}
+    # One cheap pass, counting VMs of one shape together; metrics are derived per shape.
+    existing: dict[str, int] = {}
+    running: dict[tuple[Any, ...], int] = {}
     for key, inst in proj["_instances"].items():
-        region = catalog.ZONES.get(key.split("/", 1)[0])
-        if region is None:
+        shape = _shape(key, inst)
+        existing[shape[0]] = existing.get(shape[0], 0) + 1
+        if inst["status"] != "TERMINATED":
+            running[shape] = running.get(shape, 0) + 1
+    for region, count in existing.items():
+        if region:
+            regional[region]["INSTANCES"] += count
+    for (region, cpus, gpus, spot, ips), count in running.items():
+        if not region:
             continue
-        regional[region]["INSTANCES"] += 1
-        if inst.get("status") == "TERMINATED":
-            continue
-        d = _cached_demand(inst)
-        glob["CPUS_ALL_REGIONS"] += d.cpus
-        glob["GPUS_ALL_REGIONS"] += sum(d.gpus.values())
+        cards = {n: int(c) for n, c in (g.split("=") for g in gpus.split(",") if g)}
+        d = Demand(cpus=cpus, gpus=cards, spot=spot, instances=count, external_ips=ips)
+        glob["CPUS_ALL_REGIONS"] += cpus * count
+        glob["GPUS_ALL_REGIONS"] += sum(cards.values()) * count
         regional[region].update(_running_metrics(d, region, faults))
     for key, addr in proj["_addresses"].items():
         region = key.split("/", 1)[0]
         regional[region]["STATIC_ADDRESSES"] += 1
         if addr.get("status") == "IN_USE":
             regional[region]["IN_USE_ADDRESSES"] += 1
+    disks: dict[tuple[str, str], int] = {}
     for key, disk in proj["_disks"].items():
-        region = catalog.ZONES[key.split("/", 1)[0]]
-        regional[region][disk_metric(disk["type"])] += int(disk["sizeGb"])
+        where = disk.get("_quota")  # (region, metric): fixed for a disk, so computed once
+        if where.__class__ is not tuple:
+            region = catalog.ZONES[key.split("/", 1)[0]]
+            where = disk["_quota"] = (region, disk_metric(disk["type"]))
+        disks[where] = disks.get(where, 0) + int(disk["sizeGb"])
+    for (region, metric), gb in disks.items():
+        regional[region][metric] += gb
     for key in proj["_resourcePolicies"]:
         regional[key.split("/", 1)[0]]["RESOURCE_POLICIES"] += 1
     glob["SNAPSHOTS"] = len(proj["_snapshots"])

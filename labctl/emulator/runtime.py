@@ -17,12 +17,11 @@ from labctl.emulator.state import State
 def register_sweep(state: State) -> None:
     def sweep(now: float) -> None:
         for project, proj in list(state.projects.items()):
-            for key, inst in list(proj["_instances"].items()):
-                if inst.get("status") != "RUNNING":
+            for key in list(proj["_runLimited"]):
+                inst = proj["_instances"].get(key)
+                if inst is None or inst.get("status") != "RUNNING":
                     continue
                 sched = inst.get("scheduling") or {}
-                if "maxRunDuration" not in sched and "terminationTime" not in sched:
-                    continue
                 deadline = run_deadline(inst)
                 if deadline is None or deadline > now:
                     continue

@@ -8,6 +8,7 @@ only written blocks (https://cloud.google.com/compute/docs/disks/snapshots).
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -105,7 +106,7 @@ def _create(ctx: Ctx, zone: str, disk: dict[str, Any], scope: str) -> dict[str, 
         target["selfLink"],
         target["id"],
         seconds,
-        error=_FAILURE if fails else None,
+        error=copy.deepcopy(_FAILURE) if fails else None,
         now=now,
     )
     ctx.state.schedule(op["_done"], "snapshot_done", ctx.project, name, snap["id"])

@@ -31,6 +31,7 @@ from typing import Any
 LINK = "@/"
 # Compute reports timestamps in US Pacific time with an offset, e.g. 2026-11-24T04:05:06.123-08:00.
 _PACIFIC = timezone(timedelta(hours=-8))
+SAVE_INTERVAL = 0.25  # seconds between state-file writes at most (see State.save)
 _MAX_OPERATIONS = 20_000  # per project; oldest DONE operations are dropped beyond this
 
 
@@ -101,6 +102,7 @@ def new_project(project: str) -> dict[str, Any]:
         "_operations": {},  # name -> operation
         "_requestIds": {},  # requestId -> operation name
         "_guestAttributes": {},  # "zone/instance" -> {namespace: {key: value}}
+        "_runLimited": {},  # "zone/instance" -> True: VMs with maxRunDuration/terminationTime
         "_nextIp": 2,
     }
 
@@ -123,6 +125,11 @@ class State:
         self.on_new_project: list[Callable[[str, dict[str, Any]], None]] = []
         # Called with the time at the end of every tick (lazy checks such as maxRunDuration).
         self.sweeps: list[Callable[[float], None]] = []
+        # Derived data kept to avoid rescans (e.g. external IPs in use); not saved, and
+        # dropped whenever the projects are replaced (reset, load).
+        self.caches: dict[str, Any] = {}
+        self._dirty = False
+        self._saved_at = float("-inf")
         if self.path and self.path.exists() and self.path.stat().st_size:
             self.load()
 
@@ -140,7 +147,8 @@ class State:
         with self.lock:
             self.projects.clear()
             self.effects.clear()
-            self.save()
+            self.caches.clear()
+            self.save(force=True)
             self.changed.notify_all()
 
     # --- timed effects ------------------------------------------------------------------------
@@ -161,6 +169,8 @@ class State:
                 handler(*args)
         for sweep in self.sweeps:
             sweep(now)
+        if self._dirty and time.monotonic() - self._saved_at >= SAVE_INTERVAL:
+            self.save(force=True)
 
     # --- operations bookkeeping ----------------------------------------------------------------
     def add_operation(self, project: str, op: dict[str, Any]) -> None:
@@ -171,10 +181,21 @@ class State:
                 del ops[name]
 
     # --- persistence ----------------------------------------------------------------------------
-    def save(self) -> None:
-        """Write the state file atomically (temp file + rename), if there is one."""
+    def save(self, force: bool = False) -> None:
+        """Write the state file atomically (temp file + rename), if there is one.
+
+        Writes are coalesced: within ``SAVE_INTERVAL`` of the last write the state is only
+        marked dirty and written by a later ``tick`` or ``flush`` (rewriting a class of 1,000
+        VMs after every insert would make each insert cost a full dump).
+        """
         if self.path is None:
             return
+        now = time.monotonic()
+        if not force and now - self._saved_at < SAVE_INTERVAL:
+            self._dirty = True
+            return
+        self._dirty = False
+        self._saved_at = now
         with self.lock:
             data = {"version": 1, "projects": self.projects, "effects": self.effects}
             text = json.dumps(data, separators=(",", ":"))
@@ -188,11 +209,18 @@ class State:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def flush(self) -> None:
+        """Write a pending (coalesced) save now."""
+        with self.lock:
+            if self._dirty:
+                self.save(force=True)
+
     def load(self) -> None:
         assert self.path is not None
         data = json.loads(self.path.read_text(encoding="utf-8"))
         with self.lock:
             self.projects = data.get("projects", {})
+            self.caches.clear()
             for name, proj in self.projects.items():
                 # A state file from an older emulator lacks the newer collections.
                 for key, value in new_project(name).items():

@@ -69,8 +69,13 @@ def _compile(path: str) -> tuple[re.Pattern[str], int]:
 
 
 @functools.cache
-def _methods() -> dict[str, list[Method]]:
-    by_verb: dict[str, list[Method]] = {}
+def _methods() -> dict[tuple[str, int], list[Method]]:
+    """Methods by (HTTP verb, number of path segments): routing tries only those that fit.
+
+    Built once per process, like the discovery document itself; a request then tries a few
+    regexes instead of every method of its verb.
+    """
+    by_verb: dict[tuple[str, int], list[Method]] = {}
 
     def walk(resources: dict[str, Any]) -> None:
         for res in resources.values():
@@ -85,7 +90,8 @@ def _methods() -> dict[str, list[Method]]:
                     request=(m.get("request") or {}).get("$ref"),
                     params=m.get("parameters", {}),
                 )
-                by_verb.setdefault(method.http_method, []).append(method)
+                key = (method.http_method, method.path.count("/") + 1)
+                by_verb.setdefault(key, []).append(method)
             walk(res.get("resources", {}))
 
     walk(discovery()["resources"])
@@ -97,7 +103,7 @@ def _methods() -> dict[str, list[Method]]:
 
 def match(http_method: str, path: str) -> tuple[Method, dict[str, str]] | None:
     """Find the method for ``path`` (relative to ``/compute/v1/``) and its path parameters."""
-    for method in _methods().get(http_method, []):
+    for method in _methods().get((http_method, path.count("/") + 1), []):
         m = method.regex.fullmatch(path)
         if m:
             return method, m.groupdict()

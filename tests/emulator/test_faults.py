@@ -175,3 +175,20 @@ def test_faults_files(tmp_path: Path) -> None:
     check_faults(load_faults_file(example))
     with pytest.raises(ValueError):
         check_faults({"stockouts": [{"accelerator": "x"}]})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"disabled_apis": ["storage"]},
+        {"disabled_apis": "compute"},
+        {"default_firewall_rules": ["default-allow-everything"]},
+        {"default_firewall_rules": "no"},
+        {"billing": {"enabled": "no"}},
+        {"billing": {"owner": "me"}},
+        {"snapshot_failures": "disk-1"},
+    ],
+)
+def test_new_fault_keys_are_checked(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        check_faults(bad)

@@ -21,7 +21,22 @@ def quotas(api: Api, path: str = REGION) -> dict[str, dict[str, Any]]:
     return {q["metric"]: q for q in body["quotas"]}
 
 
-def test_region_usage_follows_what_runs(api: Api) -> None:
+def test_spot_uses_standard_quota_until_preemptible_quota_is_granted(
+    api: Api, emulator: Emulator
+) -> None:
+    q = quotas(api)
+    assert q["PREEMPTIBLE_CPUS"]["limit"] == 0.0  # a project has none until granted
+    assert q["PREEMPTIBLE_NVIDIA_P100_GPUS"]["limit"] == 0.0
+    api.post(INSTANCES, vm_body("spot-1"))
+    q = quotas(api)
+    assert q["CPUS"]["usage"] == 8.0 and q["NVIDIA_P100_GPUS"]["usage"] == 1.0
+    assert q["PREEMPTIBLE_CPUS"]["usage"] == 0.0
+
+
+def test_region_usage_follows_what_runs(api: Api, emulator: Emulator) -> None:
+    emulator.set_faults(
+        {"quotas": {"*": {"PREEMPTIBLE_CPUS": 96, "PREEMPTIBLE_NVIDIA_P100_GPUS": 8}}}
+    )
     api.post(INSTANCES, vm_body("spot-1"))  # n1-standard-8 + P100, Spot
     api.post(INSTANCES, vm_body("std-1", spot=False))
     q = quotas(api)
@@ -82,15 +97,13 @@ def test_spot_is_refused_on_its_preemptible_quota(api: Api, emulator: Emulator) 
         "message": err["error"]["message"],
     }
     assert api.post(INSTANCES, vm_body("c", spot=False))[0] == 200  # standard quota is separate
-    emulator.set_faults({"quotas": {"us-central1": {"PREEMPTIBLE_CPUS": 8}}})
+    emulator.set_faults({"quotas": {"us-central1": {"PREEMPTIBLE_CPUS": 8}}})  # granted, 8
     status, err = api.post(INSTANCES, vm_body("d"))
     assert status == 403 and "'PREEMPTIBLE_CPUS'" in err["error"]["message"]
 
 
 def test_without_preemptible_quota_spot_uses_standard(api: Api, emulator: Emulator) -> None:
-    emulator.set_faults(
-        {"quotas": {"*": {"PREEMPTIBLE_NVIDIA_P100_GPUS": 0, "NVIDIA_P100_GPUS": 1}}}
-    )
+    emulator.set_faults({"quotas": {"*": {"NVIDIA_P100_GPUS": 1}}})
     assert api.post(INSTANCES, vm_body("a"))[0] == 200
     assert quotas(api)["NVIDIA_P100_GPUS"]["usage"] == 1.0
     status, err = api.post(INSTANCES, vm_body("b"))

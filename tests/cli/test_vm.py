@@ -127,7 +127,10 @@ def test_a_cpu_quota_on_a_cpu_vm_gets_no_gpu_hint_and_no_false_failover(
         (["ok", "--expires", "soon"], "--expires 'soon': not a date"),
         (["ok", "--ttl", "7x"], "--ttl '7x'"),
         (["ok", "--max-run-hours", "0"], "--max-run-hours must be"),
-        (["ok", "--image-family", "pytorch-9"], "gcloud compute images list --filter=family~pytorch"),
+        (
+            ["ok", "--image-family", "pytorch-9"],
+            "gcloud compute images list --filter=family~pytorch",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_created(

@@ -17,7 +17,7 @@ REGION = "us-central1"
 def test_gcloud_cleanup_commands(emulator: Emulator, tmp_path: Path) -> None:
     """Snapshots, disks, addresses and labels: what a cleanup of forgotten resources uses."""
     api = Api(emulator)
-    api.post(f"projects/demo/zones/{ZONE}/instances", vm_body("vm-1"))
+    api.post(f"projects/labctl-demo/zones/{ZONE}/instances", vm_body("vm-1"))
     g = Gcloud(emulator, tmp_path / "gcloud")
     z = f"--zone={ZONE}"
 
@@ -41,7 +41,7 @@ def test_gcloud_cleanup_commands(emulator: Emulator, tmp_path: Path) -> None:
 
     g.run("compute", "addresses", "create", "ip-1", f"--region={REGION}")
     # GA gcloud has no `addresses update`; labels come from the API, gcloud lists them.
-    addr = f"projects/demo/regions/{REGION}/addresses/ip-1"
+    addr = f"projects/labctl-demo/regions/{REGION}/addresses/ip-1"
     fingerprint = api.get(addr)[1]["labelFingerprint"]
     api.post(f"{addr}/setLabels", {"labels": {"a": "b"}, "labelFingerprint": fingerprint})
     listed = g.json("compute", "addresses", "list", "--filter=status=RESERVED")
@@ -121,8 +121,8 @@ def test_gcloud_doctor_commands(emulator: Emulator, tmp_path: Path) -> None:
     rules = g.json("compute", "firewall-rules", "list")
     assert [r["name"] for r in rules] == ["default-allow-internal"]  # no SSH rule
 
-    billing = g.json("billing", "projects", "describe", "demo")
-    assert billing["billingEnabled"] is False and billing["projectId"] == "demo"
+    billing = g.json("billing", "projects", "describe", "labctl-demo")
+    assert billing["billingEnabled"] is False and billing["projectId"] == "labctl-demo"
 
     emulator.set_faults({"disabled_apis": ["compute"]})
     failed = g.run("compute", "instances", "describe", "vm-1", f"--zone={ZONE}", ok=False)

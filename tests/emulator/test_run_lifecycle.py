@@ -158,11 +158,11 @@ def test_pid_alive_and_port_answers() -> None:
 
 def test_in_process_emulator_writes_and_removes_its_run_file() -> None:
     with Emulator(storage_port=0) as emu:
-        path = emu.write_run_file("demo")
+        path = emu.write_run_file("labctl-demo")
         info = read_run_file()
         assert info is not None and path == run_file_path()
         assert info["compute_url"] == emu.compute_url and info["storage_port"] == emu.storage_port
-        assert info["env"] == emu.env("demo")
+        assert info["env"] == emu.env("labctl-demo")
     assert not path.exists()
 
 

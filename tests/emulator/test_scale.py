@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 CLASS = 1000
 ZONE = "us-central1-c"
-OPS = f"projects/demo/zones/{ZONE}/operations"
+OPS = f"projects/labctl-demo/zones/{ZONE}/operations"
 MAX_WAITS = 30  # each wait returns at the latest after the server's cap
 
 
@@ -23,14 +23,14 @@ def test_a_class_of_1000_with_concurrent_waits(api: Api, emulator: Emulator) -> 
     emulator.set_faults({"operation_seconds": 5.0, "wait_max_seconds": 5.0})
 
     def insert(i: int) -> dict[str, Any]:
-        status, op = api.post(f"projects/demo/zones/{ZONE}/instances", vm_body(f"s{i:04d}"))
+        status, op = api.post(f"projects/labctl-demo/zones/{ZONE}/instances", vm_body(f"s{i:04d}"))
         assert status == 200, op  # the default quotas fit the class
         return op
 
     with ThreadPoolExecutor(8) as pool:
         ops = list(pool.map(insert, range(CLASS)))
 
-    _, pending = api.get("projects/demo/aggregated/operations", filter="status != DONE")
+    _, pending = api.get("projects/labctl-demo/aggregated/operations", filter="status != DONE")
     in_flight = pending["items"][f"zones/{ZONE}"].get("operations", [])
     assert 0 < len(in_flight) <= CLASS
 
@@ -46,9 +46,9 @@ def test_a_class_of_1000_with_concurrent_waits(api: Api, emulator: Emulator) -> 
         results = list(pool.map(wait, ops))
     assert results == ["ok"] * CLASS
 
-    _, pending = api.get("projects/demo/aggregated/operations", filter="status != DONE")
+    _, pending = api.get("projects/labctl-demo/aggregated/operations", filter="status != DONE")
     assert all("operations" not in scope for scope in pending["items"].values())
-    _, region = api.get("projects/demo/regions/us-central1")
+    _, region = api.get("projects/labctl-demo/regions/us-central1")
     usage = {q["metric"]: q["usage"] for q in region["quotas"]}
     # No preemptible quota granted (the default): the Spot class uses the standard quotas.
     assert usage["NVIDIA_P100_GPUS"] == CLASS

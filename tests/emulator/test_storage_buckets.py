@@ -40,7 +40,7 @@ def raw(
         return err.code, json.loads(err.read() or b"{}")
 
 
-def client(project: str = "demo") -> storage.Client:
+def client(project: str = "labctl-demo") -> storage.Client:
     return storage.Client(project=project, credentials=AnonymousCredentials())
 
 
@@ -107,7 +107,7 @@ def test_bad_labels_and_storage_class_are_refused(gcs: storage.Client) -> None:
 
 
 def test_list_honours_project_prefix_and_pages(storage_emulator: StorageEmulator) -> None:
-    demo, other = client("demo"), client("other")
+    demo, other = client("labctl-demo"), client("other")
     for name in ("lab-ana", "lab-bo", "lab-cy", "misc-1"):
         demo.create_bucket(name)
     other.create_bucket("lab-theirs")
@@ -122,9 +122,9 @@ def test_list_honours_project_prefix_and_pages(storage_emulator: StorageEmulator
 
 
 def test_create_conflict_says_whose_the_name_is(storage_emulator: StorageEmulator) -> None:
-    client("demo").create_bucket("taken-name")
+    client("labctl-demo").create_bucket("taken-name")
     with pytest.raises(gexc.Conflict) as mine:
-        client("demo").create_bucket("taken-name")
+        client("labctl-demo").create_bucket("taken-name")
     assert said(mine.value) == OWNED
     with pytest.raises(gexc.Conflict) as theirs:
         client("other").create_bucket("taken-name")

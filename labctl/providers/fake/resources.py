@@ -227,11 +227,12 @@ class FakeResources:
             return Operation(f"op-{kind}-{found.name}", scope)
 
     def _gpu_metric(self, gpu_type: str, spot: bool, region: str) -> str:
-        """Spot and preemptible GPUs use the PREEMPTIBLE_ quota, unless its limit is 0 (no
-        preemptible quota): then the standard one (https://cloud.google.com/compute/docs/
-        instances/spot#quotas)."""
+        """Spot and preemptible GPUs use the PREEMPTIBLE_ quota once a region has one (its limit
+        is above 0); a project without preemptible quota counts them in the standard one
+        (https://cloud.google.com/compute/docs/instances/spot#quotas). As in the emulator,
+        a project starts without preemptible quota."""
         preemptible = catalog.gpu_quota_metric(gpu_type, preemptible=True)
-        if spot and self.faults.quotas.get((region, preemptible), DEFAULT_LIMIT) > 0:
+        if spot and self.faults.quotas.get((region, preemptible), 0) > 0:
             return preemptible
         return catalog.gpu_quota_metric(gpu_type)
 
@@ -246,7 +247,10 @@ class FakeResources:
         for vm in running:
             spot = vm.provisioning is not Provisioning.STANDARD
             cpus = catalog.MACHINE_TYPES.get(vm.machine_type, (0, 0, False))[0]
-            _add(usage, "PREEMPTIBLE_CPUS" if spot else "CPUS", cpus)
+            preemptible_cpus = (
+                spot and _limit(self.faults.quotas, vm.region, "PREEMPTIBLE_CPUS") > 0
+            )
+            _add(usage, "PREEMPTIBLE_CPUS" if preemptible_cpus else "CPUS", cpus)
             if vm.gpu:
                 _add(usage, self._gpu_metric(vm.gpu.type, spot, vm.region), vm.gpu.count)
                 _add(usage, "GPUS_ALL_REGIONS", vm.gpu.count)
@@ -258,9 +262,14 @@ class FakeResources:
         metrics |= set(usage) - {"GPUS_ALL_REGIONS"}
         metrics |= {"CPUS", "PREEMPTIBLE_CPUS", "NVIDIA_P100_GPUS", "PREEMPTIBLE_NVIDIA_P100_GPUS"}
         return [
-            Quota(m, float(limits.get((region, m), DEFAULT_LIMIT)), usage.get(m, 0.0), region)
-            for m in sorted(metrics)
+            Quota(m, _limit(limits, region, m), usage.get(m, 0.0), region) for m in sorted(metrics)
         ]
+
+
+def _limit(limits: Mapping[Any, float], region: str, metric: str) -> float:
+    """A limit set by the test, else: no preemptible quota, plenty of everything else."""
+    default = 0.0 if metric.startswith("PREEMPTIBLE_") else DEFAULT_LIMIT
+    return float(limits.get((region, metric), default))
 
 
 def _add(usage: dict[str, float], metric: str, amount: float) -> None:

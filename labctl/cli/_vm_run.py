@@ -164,8 +164,8 @@ def lifecycle(
             failures[name] = error
     outcomes: list[Outcome[Vm]] = []
     if selection.vms:
-        if action == "delete":
-            _confirm_delete(app, selection.vms, yes=yes)
+        if action == "delete" or not selector.names:
+            _confirm(app, action, selection.vms, yes=yes)
         total = len(selection.vms)
         with app.out.progress(f"{action.capitalize()} {total} VM(s)", total) as advance:
             outcomes = vms.act_on_many(
@@ -179,11 +179,15 @@ def lifecycle(
     _next_after(app, action, [o.key for o in outcomes if o.ok])
 
 
-def _confirm_delete(app: AppContext, targets: list[Vm], *, yes: bool) -> None:
+def _confirm(app: AppContext, action: str, targets: list[Vm], *, yes: bool) -> None:
+    """Deletes, and anything chosen by selectors rather than by name, are confirmed."""
     listing = ", ".join(f"{vm.name} ({vm.zone})" for vm in targets[:10])
     more = f" and {len(targets) - 10} more" if len(targets) > 10 else ""
-    disks = "its boot disk" if len(targets) == 1 else "their boot disks"
-    app.out.confirm(f"Delete {listing}{more} and {disks}?", yes=yes, declined="nothing deleted")
+    disks = ""
+    if action == "delete":
+        disks = " and its boot disk" if len(targets) == 1 else " and their boot disks"
+    question = f"{action.capitalize()} {listing}{more}{disks}?"
+    app.out.confirm(question, yes=yes, declined=f"nothing {PAST[action]}")
 
 
 def _report_outcomes(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -25,9 +25,6 @@ from labctl.cli._options import (
     ZoneOpt,
 )
 from labctl.cli._output import Format
-
-if TYPE_CHECKING:
-    from labctl.vms import Selector
 
 # labctl.vms pulls in the configuration (pydantic) and pricing: imported inside the commands so
 # `labctl --help` stays fast.
@@ -175,78 +172,43 @@ def show(
     run.show(app, name, zone)
 
 
-def _selector(
-    names: list[str] | None,
-    zone: str | None,
-    course: str | None,
-    owner: str | None,
-    older_than: str | None,
-) -> Selector:
-    """Names, or labctl's VMs chosen by course, owner and age (never others without names)."""
-    from labctl.vms import Selector
-
-    return Selector(tuple(names or ()), zone, course, owner, not names, older_than)
+LIFECYCLE_HELP = {
+    "stop": "Stop VMs: GPU and CPU billing stops, the disk (and its cost) stays.",
+    "start": "Start stopped VMs.",
+    "delete": "Delete VMs and their boot disks.",
+}
 
 
-@app.command()
-def stop(
-    ctx: typer.Context,
-    names: NamesArg = None,
-    course: CourseOpt = None,
-    owner: OwnerOpt = None,
-    older_than: OlderThanOpt = None,
-    no_wait: NoWaitOpt = False,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Stop VMs: GPU and CPU billing stops, the disk (and its cost) stays."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
-    selector = _selector(names, zone, course, owner, older_than)
-    run.lifecycle(app, "stop", selector, wait=not no_wait)
+def _lifecycle_command(action: str) -> None:
+    """stop, start and delete take the same options and differ only in what they do: VMs are
+    named, or chosen by --course/--owner/--older-than (then confirmed, as a delete always is)."""
+
+    def command(
+        ctx: typer.Context,
+        names: NamesArg = None,
+        course: CourseOpt = None,
+        owner: OwnerOpt = None,
+        older_than: OlderThanOpt = None,
+        yes: YesOpt = False,
+        no_wait: NoWaitOpt = False,
+        project: ProjectOpt = None,
+        zone: ZoneOpt = None,
+        config: ConfigOpt = None,
+        fmt: FormatOpt = Format.table,
+        verbose: VerboseOpt = 0,
+        quiet: QuietOpt = False,
+    ) -> None:
+        from labctl.vms import Selector
+
+        app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+        chosen = Selector(tuple(names or ()), zone, course, owner, not names, older_than)
+        run.lifecycle(app, action, chosen, wait=not no_wait, yes=yes)
+
+    command.__doc__ = LIFECYCLE_HELP[action] + " Asks first unless VMs are named (--yes skips)."
+    if action == "delete":
+        command.__doc__ = LIFECYCLE_HELP[action] + " Asks first; --yes skips the question."
+    app.command(action)(command)
 
 
-@app.command()
-def start(
-    ctx: typer.Context,
-    names: NamesArg = None,
-    course: CourseOpt = None,
-    owner: OwnerOpt = None,
-    older_than: OlderThanOpt = None,
-    no_wait: NoWaitOpt = False,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Start stopped VMs."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
-    selector = _selector(names, zone, course, owner, older_than)
-    run.lifecycle(app, "start", selector, wait=not no_wait)
-
-
-@app.command()
-def delete(
-    ctx: typer.Context,
-    names: NamesArg = None,
-    course: CourseOpt = None,
-    owner: OwnerOpt = None,
-    older_than: OlderThanOpt = None,
-    yes: YesOpt = False,
-    no_wait: NoWaitOpt = False,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Delete VMs and their boot disks (asks first; --yes skips the question)."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
-    selector = _selector(names, zone, course, owner, older_than)
-    run.lifecycle(app, "delete", selector, wait=not no_wait, yes=yes)
+for _action in LIFECYCLE_HELP:
+    _lifecycle_command(_action)

@@ -269,14 +269,24 @@ def test_stop_and_delete_print_a_json_record_per_vm(labctl: Invoke) -> None:
 def test_stop_by_selector_and_a_short_next_line(labctl: Invoke, fake_compute: FakeCompute) -> None:
     for name in ("s1", "s2", "s3", "s4"):
         labctl("vm", "create", name, "--no-gpu")
-    result = labctl("vm", "stop", "--owner", "tester")
+    result = labctl("vm", "stop", "--owner", "tester", "--yes")
     assert result.exit_code == 0, result.stderr
     assert {vm.status for vm in fake_compute.list_vms()} == {"TERMINATED"}
     assert "next: labctl vm start --course COURSE" in result.stderr
-    nothing = labctl("vm", "stop", "--owner", "nobody")
+    nothing = labctl("vm", "stop", "--owner", "nobody", "--yes")
     assert nothing.exit_code == 0 and "no VMs to stop" in nothing.stderr
     bare = labctl("vm", "stop")
     assert bare.exit_code == 2 and "name the VMs to stop" in bare.stderr
+
+
+def test_a_stop_by_selector_is_confirmed_first(labctl: Invoke, fake_compute: FakeCompute) -> None:
+    labctl("vm", "create", "s1", "--no-gpu")
+    refused = labctl("vm", "stop", "--owner", "tester")  # no terminal to ask on
+    assert refused.exit_code == 1 and "pass --yes" in refused.stderr
+    assert "nothing stopped" in refused.stderr
+    assert fake_compute.get_vm("s1", "us-central1-c").status == "RUNNING"
+    named = labctl("vm", "stop", "s1")  # named VMs are not asked about
+    assert named.exit_code == 0
 
 
 def test_several_names_create_through_one_batch(labctl: Invoke, fake_compute: FakeCompute) -> None:

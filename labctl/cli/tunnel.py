@@ -67,12 +67,31 @@ def _serve(app: AppContext, tunnel: Tunnel, vm: Vm) -> None:
 
 
 def _remind_running(app: AppContext, vm: Vm) -> None:
-    """The tunnel is closed but the VM still bills: say how much, and how to stop it."""
+    """The tunnel is closed, but a running VM still bills: say so, what it costs, how to stop it.
+
+    Said only about the state the VM is in now (looked up again): a tunnel that ended because
+    the VM stopped, or was deleted, gets no reminder.
+    """
+    from labctl.errors import LabctlError, NotFound
+    from labctl.models import VmState
     from labctl.pricing import load_prices
 
-    estimate = load_prices().vm_estimate(vm)
-    app.out.info(f"{vm.name} is still running ({estimate}); stop it when you are done:")
-    app.out.next_step(f"labctl vm stop {vm.name}")
+    stop = f"labctl vm stop {vm.name}"
+    try:
+        now = app.compute.get_vm(vm.name, vm.zone)
+    except NotFound:
+        app.out.info(f"{vm.name} no longer exists")
+        return
+    except LabctlError as exc:
+        app.out.info(f"could not check whether {vm.name} is still running ({exc.message})")
+        app.out.next_step(stop)
+        return
+    if now.state is not VmState.RUNNING:
+        app.out.info(f"{vm.name} is no longer running ({now.status})")
+        return
+    estimate = load_prices().vm_estimate(now)
+    cost = f"at {estimate}" if estimate.usd_per_hour else "its price is not in labctl's table"
+    app.out.info(f"{vm.name} is still running ({cost}); stop it when you are done: {stop}")
 
 
 def _connect(

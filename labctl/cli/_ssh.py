@@ -168,10 +168,8 @@ def vm_access(
     """Everything the SSH layer needs to reach `vm`. `command` is what to suggest with --iap."""
     from labctl.access import vm_user
     from labctl.config import config_dir
-    from labctl.errors import NotFound
     from labctl.ssh.commands import VmAccess
     from labctl.ssh.connect import IapTarget
-    from labctl.ssh.hostkeys import GUEST_ATTRIBUTE_QUERY_PATH
 
     iap = IapTarget(vm.name, app.compute.project, vm.zone) if opts.iap else None
     if iap is None and not vm.external_ip:
@@ -179,12 +177,6 @@ def vm_access(
             f"VM {vm.name} has no external IP address",
             hint=f"connect through Identity-Aware Proxy: {command} --iap",
         )
-    try:
-        host_keys = app.compute.get_guest_attributes(vm.name, vm.zone, GUEST_ATTRIBUTE_QUERY_PATH)
-    except NotFound:
-        # Guest attributes are off for this VM: the first connection needs consent instead.
-        log.info("VM %s publishes no host keys (guest attributes disabled)", vm.name)
-        host_keys = {}
     return VmAccess(
         vm_name=vm.name,
         zone=vm.zone,
@@ -195,8 +187,21 @@ def vm_access(
         config_dir=config_dir(),
         port=opts.port,
         identity=opts.identity,
-        host_keys=host_keys,
+        host_keys=_published_host_keys(app, vm),
         accept_new_host_key=opts.accept_new_host_key,
         confirm_host_key=confirm,
         iap=iap,
     )
+
+
+def _published_host_keys(app: AppContext, vm: Vm) -> dict[str, str]:
+    """The host keys the VM's guest agent published (`hostkeys/` guest attributes)."""
+    from labctl.errors import NotFound
+    from labctl.ssh.hostkeys import GUEST_ATTRIBUTE_QUERY_PATH
+
+    try:
+        return app.compute.get_guest_attributes(vm.name, vm.zone, GUEST_ATTRIBUTE_QUERY_PATH)
+    except NotFound:
+        # Guest attributes are off for this VM: the first connection needs consent instead.
+        log.info("VM %s publishes no host keys (guest attributes disabled)", vm.name)
+        return {}

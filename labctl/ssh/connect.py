@@ -193,8 +193,8 @@ def open_transport(
     transport = paramiko.Transport(sock)  # type: ignore[arg-type]  # ProxyProcess is socket-like
     try:
         try:
-            _handshake(transport, target, verifier, clock, sock)
-            verifier.verify(transport.get_remote_server_key(), target.address)
+            server_key = _handshake(transport, target, verifier, clock, sock)
+            verifier.verify(server_key, target.address)
             _authenticate(transport, target, clock)
         except SshConnectError as exc:
             raise _blame_proxy(sock, target) or exc from None
@@ -219,12 +219,12 @@ def _handshake(
     verifier: HostKeyVerifier,
     clock: Deadline,
     sock: Sock,
-) -> None:
-    """The SSH version exchange and key exchange, waited for here rather than by paramiko.
+) -> paramiko.PKey:
+    """The SSH version exchange and key exchange; returns the key the server presented.
 
-    paramiko's blocking start_client() returns without an error when its own timeout runs
-    out, leaving a dead session ("No existing session" later); waiting on its completion
-    event instead tells a timeout from a failure, and which phase it was in.
+    Waited for here rather than by paramiko: its blocking start_client() returns without an
+    error when its own timeout runs out, leaving a dead session ("No existing session"
+    later); waiting on its completion event tells a timeout from a failure, and the phase.
     """
     transport.banner_timeout = clock.remaining() + _PARAMIKO_GRACE
     transport.handshake_timeout = clock.remaining() + _PARAMIKO_GRACE
@@ -240,13 +240,17 @@ def _handshake(
     facts = {"address": target.address, **_facts(target)}
     if not finished:
         raise handshake_timeout(waited=clock.seconds or 0.0, banner=banner, **facts)
-    if not transport.is_active():
-        exc = transport.get_exception()
-        if isinstance(sock, _RecordingSocket):
-            if isinstance(exc, EOFError) and sock.error is not None:
-                exc = sock.error  # what really happened to the socket
-            raise handshake_failure(exc, banner=banner, head=sock.head, **facts)
-        raise handshake_failure(exc, banner=banner, head=b"", **facts)
+    if transport.is_active():
+        try:
+            return transport.get_remote_server_key()
+        except paramiko.SSHException:
+            pass  # the connection died just after the key exchange ("No existing session")
+    exc = transport.get_exception()
+    if isinstance(sock, _RecordingSocket):
+        if isinstance(exc, EOFError) and sock.error is not None:
+            exc = sock.error  # what really happened to the socket
+        raise handshake_failure(exc, banner=banner, head=sock.head, **facts)
+    raise handshake_failure(exc, banner=banner, head=b"", **facts)
 
 
 def _authenticate(transport: paramiko.Transport, target: SshTarget, clock: Deadline) -> None:

@@ -52,7 +52,8 @@ def test_refused_is_named_with_the_vm(make_access: AccessFactory) -> None:
     [
         ("silent", SshTimeout, "accepted the connection but sent no SSH banner within 1.0 s"),
         ("close", SshConnectionClosed, "closed the connection before sending an SSH banner"),
-        ("reset", SshConnectionClosed, "reset the connection before sending an SSH banner"),
+        # Before or just after the TCP connect reported success, depending on timing.
+        ("reset", SshConnectionClosed, "reset the connection"),
         ("http", SshNotSsh, "does not speak SSH: it sent 'HTTP/1.1 400 Bad Request'"),
     ],
 )
@@ -61,7 +62,7 @@ def test_each_handshake_failure_names_its_cause(
 ) -> None:
     with FakeSshPort(mode) as server, pytest.raises(error) as info:
         connector(make_access(port=server.port))(1.0)
-    assert str(info.value) == f"127.0.0.1:{server.port} {text}"
+    assert str(info.value).startswith(f"127.0.0.1:{server.port} {text}")
     assert "No existing session" not in str(info.value)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -254,9 +255,10 @@ def library_logging(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.parametrize(
     ("mode", "flags", "expected"),
     [
-        ("silent", [], "accepted the connection but sent no SSH banner within 2.0 s"),
-        ("silent", ["-q"], "accepted the connection but sent no SSH banner within 2.0 s"),
-        ("close", [], "closed the connection before sending an SSH banner (gave up after"),
+        # All of --wait 2 (less the few ms the lookup took) went to the one attempt.
+        ("silent", [], r"accepted the connection but sent no SSH banner within [12]\.\d s$"),
+        ("silent", ["-q"], r"accepted the connection but sent no SSH banner within [12]\.\d s$"),
+        ("close", [], r"closed the connection before sending an SSH banner \(gave up after \d+ "),
     ],
 )
 def test_a_vm_whose_ssh_never_answers_fails_quietly_and_truly(
@@ -274,7 +276,7 @@ def test_a_vm_whose_ssh_never_answers_fails_quietly_and_truly(
         result = runner.invoke(app, args, obj=app_context)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     lines = result.stderr.splitlines()
-    assert lines[-2].startswith(f"error: 127.0.0.1:{server.port} {expected}")
+    assert re.match(f"error: 127.0.0.1:{server.port} {expected}", lines[-2]), lines[-2]
     assert lines[-1] == f"  the VM may still be booting; check it (labctl vm show {VM}) and retry"
     assert lines[:-2] == (
         [] if "-q" in flags else [f"Connecting to {VM} and waiting for Jupyter..."]

@@ -1,8 +1,4 @@
-"""One entry point per SSH command (tunnel jupyter/port, vm ssh, ssh-key add), on plain values.
-
-The CLI looks the VM up through the provider, fills a `VmAccess`, calls one function here
-and prints the result; nothing in this module knows about Typer or Google APIs.
-"""
+"""One entry point per SSH command (tunnel jupyter/port, vm ssh, ssh-key add), on plain values."""
 
 from __future__ import annotations
 
@@ -51,6 +47,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class VmAccess:
     """How to reach one VM: filled by the CLI from its options and the provider's `Vm`.
+
+    The CLI looks the VM up through the provider, fills this, calls one function of this
+    module and prints the result; nothing here knows about Typer or Google APIs.
 
     `host_keys` is the VM's `hostkeys/` guest attributes (`{"ssh-ed25519": BASE64, ...}`),
     empty when guest attributes are disabled.

@@ -1,9 +1,4 @@
-"""Errors raised by the SSH layer: a one-line message with the real cause, and the VM's name.
-
-They carry facts (`kind="vm"`, `name`, `address`, ...), never a labctl command: the CLI's
-error table turns them into advice. `hint` only holds advice about other tools (ssh-keygen,
-gcloud) or about files.
-"""
+"""Errors raised by the SSH layer: the real cause in one line, and the facts the CLI advises on."""
 
 from __future__ import annotations
 
@@ -16,7 +11,10 @@ from labctl.errors import LabctlError
 class SshError(LabctlError):
     """Base class for everything that goes wrong while reaching a VM over SSH.
 
-    `attempts` and `waited` say how often and how long it was tried before giving up.
+    Errors carry facts (`kind="vm"`, `name`, `address` ...), never a labctl command: the
+    CLI's error table turns them into advice, and `hint` only holds advice about other tools
+    (ssh-keygen, gcloud) or files. `attempts` and `waited` say how often and how long it was
+    tried before giving up.
     """
 
     attempts = 1

@@ -1,11 +1,4 @@
-"""Every way reaching a VM over SSH fails, turned into one labctl error that names the real cause.
-
-paramiko reports most failures as a bare `SSHException` whose text hides the cause ("Error
-reading SSH protocol banner" for a reset, an EOF and a timeout alike; "No existing session"
-after any of them). These functions look at the underlying exception, the phase, and what
-the server actually sent, so a message says "refused", "reset", "no banner within 4 s" or
-"not SSH" instead.
-"""
+"""Every way reaching a VM over SSH fails, as one labctl error that names the real cause."""
 
 from __future__ import annotations
 
@@ -30,6 +23,11 @@ from labctl.ssh.errors import (
     seconds,
 )
 
+# paramiko reports most failures as a bare SSHException whose text hides the cause ("Error
+# reading SSH protocol banner" for a reset, an EOF and a timeout alike; "No existing session"
+# after any of them). These functions look at the underlying exception, the phase, and what
+# the server actually sent, so a message says "refused", "reset", "no banner within 4 s" or
+# "not SSH" instead.
 _NO_ROUTE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 _BANNER_ERROR = "Error reading SSH protocol banner"
 

@@ -1,10 +1,4 @@
-"""A socket-like pipe to `gcloud compute start-iap-tunnel --listen-on-stdin` that keeps its stderr.
-
-paramiko's own ProxyCommand discards the command's stderr (so gcloud's error never reached
-the user) and, once the command has exited, spins until its timeout instead of reporting
-EOF. This one reads stderr on a thread into a bounded buffer and returns b"" at EOF, which
-paramiko turns into EOFError at once.
-"""
+"""A socket-like pipe to `gcloud compute start-iap-tunnel --listen-on-stdin` keeping its stderr."""
 
 from __future__ import annotations
 
@@ -23,7 +17,13 @@ _READ_SIZE = 1 << 16
 
 
 class ProxyProcess:
-    """The subset of the socket interface paramiko's Transport uses, over a child's stdio."""
+    """The subset of the socket interface paramiko's Transport uses, over a child's stdio.
+
+    paramiko's own ProxyCommand discards the command's stderr (so gcloud's error never
+    reached the user) and, once the command has exited, spins until its timeout instead of
+    reporting EOF. This one reads stderr on a thread into a bounded buffer and returns b""
+    at EOF, which paramiko turns into EOFError at once.
+    """
 
     def __init__(self, argv: Sequence[str]) -> None:
         self.argv = list(argv)

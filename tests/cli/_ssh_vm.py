@@ -1,9 +1,4 @@
-"""A fake VM reached over a real sshd and Jupyter on 127.0.0.1, for the SSH commands' CLI tests.
-
-The fake VM's external IP is 127.0.0.1 and `--ssh-port` points at the test sshd; its guest
-attributes publish the sshd's host key, as the guest agent would. Test modules import the
-fixtures they use from here.
-"""
+"""A fake VM reached over a real sshd and Jupyter on 127.0.0.1, for the SSH commands' CLI tests."""
 
 from __future__ import annotations
 
@@ -41,6 +36,11 @@ from tests.ssh.servers import (
 
 VM, ZONE = "lab-vm", "us-central1-c"
 USER = pwd.getpwuid(os.getuid()).pw_name  # the test sshd can only log in as its own user
+
+
+# The fake VM's external IP is 127.0.0.1 and `--ssh-port` points at the test sshd; its guest
+# attributes publish the sshd's host key, as the guest agent would. Test modules take the
+# fixtures they use from here (`servers, lab_vm = _ssh_vm.servers, _ssh_vm.lab_vm`).
 
 
 def add_vm(fake: FakeCompute, *, ip: str | None = "127.0.0.1") -> None:

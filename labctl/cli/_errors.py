@@ -127,21 +127,32 @@ def _declined(exc: e.Declined) -> str | None:
     return "no terminal to ask on: pass --yes to go ahead" if exc.no_terminal else None
 
 
-def _ssh_auth(exc: e.LabctlError) -> str:
+def _ssh_auth(exc: ssh.SshAuthFailed) -> str | None:
+    if isinstance(exc, ssh.SshLoginNotAllowed):
+        return None  # another key would not help
     return f"put your key on the VM: labctl ssh-key add {exc.name or 'NAME'}"
 
 
-def _ssh_connect(exc: e.LabctlError) -> str:
-    name = exc.name or "NAME"
-    return f"the VM may be stopped or still booting: labctl vm show {name}"
+def _ssh_connect(exc: ssh.SshConnectError) -> str | None:
+    if not exc.booting:
+        return None  # not SSH, no route, IAP: the error's own hint (if any) says what to do
+    return f"the VM may still be booting; check it (labctl vm show {exc.name or 'NAME'}) and retry"
+
+
+def _with_own(advice: str, exc: e.LabctlError) -> str:
+    """labctl's advice, then the error's own (a gcloud or ssh-keygen command)."""
+    return f"{advice}; or {exc.hint}" if exc.hint else advice
+
+
+def _unknown_host_key(exc: ssh.UnknownHostKey) -> str:
+    rerun = "rerun with --accept-new-host-key if you trust it"
+    return f"{exc.hint}; {rerun}" if exc.hint else rerun
 
 
 def _jupyter(exc: e.LabctlError) -> str:
     name = exc.name or "NAME"
-    return (
-        "the startup script may have failed: "
-        f"labctl vm ssh {name} -- sudo journalctl -u google-startup-scripts"
-    )
+    look = f"look on the VM: labctl vm ssh {name} -- sudo journalctl -u google-startup-scripts"
+    return _with_own(look, exc)
 
 
 # The first matching row wins: subclasses before their bases.
@@ -176,4 +187,12 @@ _TABLE: list[tuple[type[Any], Callable[[Any], str | None]]] = [
     (ssh.SshAuthFailed, _ssh_auth),
     (ssh.SshConnectError, _ssh_connect),
     (ssh.JupyterNotRunning, _jupyter),
+    (ssh.UnknownHostKey, _unknown_host_key),
+    (
+        ssh.HostKeyMismatch,
+        lambda exc: (
+            "the address may now belong to another machine, or the connection is "
+            f"intercepted; check the VM's address: labctl vm show {exc.name or 'NAME'}"
+        ),
+    ),
 ]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from labctl.cli._app import AppContext
+from labctl.cli._app import THIRD_PARTY_LOGGERS, AppContext
 from labctl.errors import LabctlError, WrongState
 
 # paramiko and the SSH layer are imported inside the functions: `labctl --help` must not pay.
@@ -62,6 +62,60 @@ class SshOptions:
     port: int = 22
     accept_new_host_key: bool = False
     iap: bool = False
+
+
+class _LibraryGate(logging.Filter):
+    """Drops records of third-party loggers (paramiko ...) unless -vv opened the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.open or not _is_library(record.name)
+
+
+def _is_library(name: str) -> bool:
+    return any(name == lib or name.startswith(lib + ".") for lib in THIRD_PARTY_LOGGERS)
+
+
+# One instance, so adding it again on the next command is a no-op. It stays in place after a
+# command: paramiko's transport threads may still log while they wind down.
+_GATE = _LibraryGate()
+
+
+def _library_loggers() -> list[logging.Logger]:
+    """The third-party loggers that exist now, with their descendants (paramiko.transport)."""
+    names = [n for n in logging.Logger.manager.loggerDict if _is_library(n)]
+    return [logging.getLogger(n) for n in sorted({*names, *THIRD_PARTY_LOGGERS})]
+
+
+@contextmanager
+def ssh_logs(app: AppContext) -> Iterator[set[str]]:
+    """While an SSH command runs: libraries silent below -vv, Jupyter tokens masked everywhere.
+
+    Logger levels alone did not keep paramiko quiet: a level set on a child logger, or a
+    handler paramiko attached itself (`paramiko.util.log_to_file`), let its transport
+    threads print a traceback per failed attempt. So the gate also sits on every handler and
+    on every paramiko logger itself, where a record is dropped before any handler sees it.
+    Yields the set of secrets (tokens) to mask as well.
+    """
+    from labctl.ssh.jupyter import TokenRedactingFilter
+
+    _GATE.open = app.out.verbosity >= 2
+    libraries = _library_loggers()
+    handlers = [h for lg in [logging.getLogger(), *libraries] for h in lg.handlers]
+    for logger in libraries:
+        logger.addFilter(_GATE)
+    redactor = TokenRedactingFilter()
+    for handler in handlers:
+        handler.addFilter(_GATE)
+        handler.addFilter(redactor)  # on handlers: logger filters miss propagated records
+    try:
+        yield redactor.secrets
+    finally:
+        for handler in handlers:
+            handler.removeFilter(redactor)
 
 
 def stdin_is_tty() -> bool:
@@ -114,10 +168,8 @@ def vm_access(
     """Everything the SSH layer needs to reach `vm`. `command` is what to suggest with --iap."""
     from labctl.access import vm_user
     from labctl.config import config_dir
-    from labctl.errors import NotFound
     from labctl.ssh.commands import VmAccess
     from labctl.ssh.connect import IapTarget
-    from labctl.ssh.hostkeys import GUEST_ATTRIBUTE_QUERY_PATH
 
     iap = IapTarget(vm.name, app.compute.project, vm.zone) if opts.iap else None
     if iap is None and not vm.external_ip:
@@ -125,14 +177,9 @@ def vm_access(
             f"VM {vm.name} has no external IP address",
             hint=f"connect through Identity-Aware Proxy: {command} --iap",
         )
-    try:
-        host_keys = app.compute.get_guest_attributes(vm.name, vm.zone, GUEST_ATTRIBUTE_QUERY_PATH)
-    except NotFound:
-        # Guest attributes are off for this VM: the first connection needs consent instead.
-        log.info("VM %s publishes no host keys (guest attributes disabled)", vm.name)
-        host_keys = {}
     return VmAccess(
         vm_name=vm.name,
+        zone=vm.zone,
         instance_id=vm.id,
         host=vm.external_ip or "",
         # The user `vm create` set up: Jupyter runs as it, so its token is readable there.
@@ -140,8 +187,21 @@ def vm_access(
         config_dir=config_dir(),
         port=opts.port,
         identity=opts.identity,
-        host_keys=host_keys,
+        host_keys=_published_host_keys(app, vm),
         accept_new_host_key=opts.accept_new_host_key,
         confirm_host_key=confirm,
         iap=iap,
     )
+
+
+def _published_host_keys(app: AppContext, vm: Vm) -> dict[str, str]:
+    """The host keys the VM's guest agent published (`hostkeys/` guest attributes)."""
+    from labctl.errors import NotFound
+    from labctl.ssh.hostkeys import GUEST_ATTRIBUTE_QUERY_PATH
+
+    try:
+        return app.compute.get_guest_attributes(vm.name, vm.zone, GUEST_ATTRIBUTE_QUERY_PATH)
+    except NotFound:
+        # Guest attributes are off for this VM: the first connection needs consent instead.
+        log.info("VM %s publishes no host keys (guest attributes disabled)", vm.name)
+        return {}

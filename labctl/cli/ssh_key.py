@@ -19,6 +19,7 @@ from labctl.cli._ssh import (
     SshPortOpt,
     UserOpt,
     running_vm,
+    ssh_logs,
     vm_access,
 )
 
@@ -75,8 +76,7 @@ def add(
         app.out.info("the VM picks it up within a minute")
     else:
         opts = SshOptions(added["user"], identity, ssh_port, accept_new_host_key, iap)
-        with app.out.spinner(f"Waiting for {name} to accept the key..."):
-            _wait_for_key(app, name, opts)
+        _wait_for_key(app, name, opts)
         app.out.success(f"{name} accepts the key")
     app.out.next_step(f"labctl vm ssh {name}", f"labctl tunnel jupyter {name}")
 
@@ -116,9 +116,16 @@ def _add_key(
 
 def _wait_for_key(app: AppContext, name: str, opts: SshOptions) -> None:
     from labctl.ssh.commands import wait_for_ssh_key
+    from labctl.ssh.errors import seconds
 
-    access = vm_access(app, running_vm(app, name), opts, command=f"labctl ssh-key add {name}")
-    wait_for_ssh_key(access)
+    doing = f"Waiting for {name} to accept the key"
+    with ssh_logs(app), app.out.spinner(doing + "...") as spinner:
+        access = vm_access(app, running_vm(app, name), opts, command=f"labctl ssh-key add {name}")
+
+        def progress(elapsed: float, status: str) -> None:
+            spinner.update(f"{doing} ({seconds(elapsed)}: {status})...")
+
+        wait_for_ssh_key(access, on_progress=progress)
 
 
 @app.command()

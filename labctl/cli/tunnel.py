@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -21,12 +20,14 @@ from labctl.cli._ssh import (
     UserOpt,
     host_key_prompt,
     running_vm,
+    ssh_logs,
     vm_access,
 )
 
 if TYPE_CHECKING:
     from labctl.models import Vm
     from labctl.ssh.commands import VmAccess
+    from labctl.ssh.jupyter import Progress
     from labctl.ssh.tunnel import Tunnel
 
 T = TypeVar("T")
@@ -39,7 +40,6 @@ app = typer.Typer(
 )
 
 _POLL = 0.5  # how often the blocking wait looks at the tunnel and the stop event
-_RETRY = 3.0  # between SSH attempts while a VM boots
 
 WaitOpt = Annotated[
     float,
@@ -47,55 +47,10 @@ WaitOpt = Annotated[
         "--wait",
         min=0,
         metavar="SECONDS",
-        help="How long to wait for SSH (and Jupyter) on a VM that is still starting.",
+        help="How long to wait in all for SSH (and Jupyter) on a VM that is still starting "
+        "(0: one attempt).",
     ),
 ]
-
-
-def _retry_while_booting(
-    attempt: Callable[[float], T], *, wait: float, spinner: Spinner, vm: str
-) -> T:
-    """Call `attempt(seconds_left)` until the VM's sshd answers or `wait` seconds pass.
-
-    Only "refused" and "timed out" are retried: they are what a booting VM looks like. A
-    key or host-key problem will not fix itself and is raised at once.
-    """
-    from labctl.deadline import Backoff, Deadline, attempts
-    from labctl.ssh.errors import SshConnectionRefused, SshTimeout
-
-    deadline = Deadline(wait)
-    last: SshConnectionRefused | SshTimeout | None = None
-    for _ in attempts(deadline, Backoff(initial=_RETRY, maximum=_RETRY)):
-        if last is not None:
-            spinner.update(f"Waiting for SSH on {vm} ({last.message})...")
-        try:
-            return attempt(max(1.0, deadline.remaining()))
-        except (SshConnectionRefused, SshTimeout) as exc:
-            last = exc
-    assert last is not None
-    raise last
-
-
-@contextmanager
-def _redacted_logs() -> Iterator[set[str]]:
-    """Mask Jupyter tokens in every log line while the command runs (-vv logs paramiko).
-
-    Filters sit on the root handlers: a logger's own filters do not see records that
-    propagate up from child loggers. Yields the set to add known secrets to.
-    """
-    import logging
-
-    from labctl.ssh.jupyter import TokenRedactingFilter
-
-    redactor = TokenRedactingFilter()
-    handlers = list(logging.getLogger().handlers)
-    for handler in handlers:
-        handler.addFilter(redactor)
-    try:
-        yield redactor.secrets
-    finally:
-        for handler in handlers:
-            handler.removeFilter(redactor)
 
 
 def _serve(app: AppContext, tunnel: Tunnel, vm: Vm) -> None:
@@ -112,12 +67,31 @@ def _serve(app: AppContext, tunnel: Tunnel, vm: Vm) -> None:
 
 
 def _remind_running(app: AppContext, vm: Vm) -> None:
-    """The tunnel is closed but the VM still bills: say how much, and how to stop it."""
+    """The tunnel is closed, but a running VM still bills: say so, what it costs, how to stop it.
+
+    Said only about the state the VM is in now (looked up again): a tunnel that ended because
+    the VM stopped, or was deleted, gets no reminder.
+    """
+    from labctl.errors import LabctlError, NotFound
+    from labctl.models import VmState
     from labctl.pricing import load_prices
 
-    estimate = load_prices().vm_estimate(vm)
-    app.out.info(f"{vm.name} is still running ({estimate}); stop it when you are done:")
-    app.out.next_step(f"labctl vm stop {vm.name}")
+    stop = f"labctl vm stop {vm.name}"
+    try:
+        now = app.compute.get_vm(vm.name, vm.zone)
+    except NotFound:
+        app.out.info(f"{vm.name} no longer exists")
+        return
+    except LabctlError as exc:
+        app.out.info(f"could not check whether {vm.name} is still running ({exc.message})")
+        app.out.next_step(stop)
+        return
+    if now.state is not VmState.RUNNING:
+        app.out.info(f"{vm.name} is no longer running ({now.status})")
+        return
+    estimate = load_prices().vm_estimate(now)
+    cost = f"at {estimate}" if estimate.usd_per_hour else "its price is not in labctl's table"
+    app.out.info(f"{vm.name} is still running ({cost}); stop it when you are done: {stop}")
 
 
 def _connect(
@@ -125,21 +99,23 @@ def _connect(
     name: str,
     opts: SshOptions,
     *,
-    wait: float,
     doing: str,
     command: str,
-    start: Callable[[VmAccess, float, Spinner], T],
+    start: Callable[[VmAccess, Progress], T],
 ) -> tuple[Vm, T]:
-    """Look the VM up, then `start(access, seconds_left, spinner)` while it boots."""
+    """Look the VM up, then `start(access, progress)`: the SSH layer waits while it boots."""
+    from labctl.ssh.errors import seconds
+
     with app.out.spinner(f"Looking up {name}..."):
         vm = running_vm(app, name)
     with Spinner(app.out, doing, announce=True) as spinner:
         confirm = host_key_prompt(spinner.paused)
         access = vm_access(app, vm, opts, command=command, confirm=confirm)
-        started = _retry_while_booting(
-            lambda left: start(access, left, spinner), wait=wait, spinner=spinner, vm=name
-        )
-    return vm, started
+
+        def progress(elapsed: float, status: str) -> None:
+            spinner.update(f"{doing.removesuffix('...')} ({seconds(elapsed)}: {status})...")
+
+        return vm, start(access, progress)
 
 
 def _announce_and_serve(
@@ -217,24 +193,21 @@ def _jupyter(
     from labctl.ssh import jupyter as remote_jupyter
     from labctl.ssh.commands import JupyterTunnel, tunnel_jupyter
 
-    def start(access: VmAccess, left: float, spinner: Spinner) -> JupyterTunnel:
-        def progress(elapsed: float, status: str) -> None:
-            spinner.update(f"Waiting for Jupyter on {name} ({elapsed:.0f} s: {status})...")
-
+    def start(access: VmAccess, progress: Progress) -> JupyterTunnel:
         return tunnel_jupyter(
             access,
             local_port=local_port,
-            wait_timeout=left,
+            wait=wait,
             # Read at call time so a custom image (or a test) can point elsewhere.
             jupyter_commands=remote_jupyter.JUPYTER_LIST_COMMANDS,
             on_progress=progress,
             on_event=app.out.info,
         )
 
-    with _redacted_logs() as secrets:
+    with ssh_logs(app) as secrets:
         doing = f"Connecting to {name} and waiting for Jupyter..."
         command = f"labctl tunnel jupyter {name}"
-        vm, jt = _connect(app, name, opts, wait=wait, doing=doing, command=command, start=start)
+        vm, jt = _connect(app, name, opts, doing=doing, command=command, start=start)
         secrets.add(jt.server.token)
         data = {
             "url": jt.url,
@@ -287,16 +260,15 @@ def _ports(
 ) -> None:
     from labctl.ssh.commands import tunnel_ports
 
-    with _redacted_logs():
+    with ssh_logs(app):
         vm, (tunnel, bound) = _connect(
             app,
             name,
             opts,
-            wait=wait,
             doing=f"Connecting to {name}...",
             command=f"labctl tunnel port {name} {' '.join(forwards)}",
-            start=lambda access, _left, _spinner: tunnel_ports(
-                access, forwards, on_event=app.out.info
+            start=lambda access, progress: tunnel_ports(
+                access, forwards, wait=wait, on_progress=progress, on_event=app.out.info
             ),
         )
         rows = [

@@ -23,6 +23,7 @@ from labctl.cli._ssh import (
     UserOpt,
     host_key_prompt,
     running_vm,
+    ssh_logs,
     vm_access,
 )
 from labctl.cli.vm import app
@@ -90,15 +91,16 @@ def ssh(
             hint="install it (Debian/Ubuntu: apt install openssh-client), or run a single "
             f"command without it: labctl vm ssh {name} -- COMMAND",
         )
-    with app.out.spinner(f"Looking up {name}..."):
-        vm = running_vm(app, name)
-        access = vm_access(
-            app, vm, opts, command=f"labctl vm ssh {name}", confirm=host_key_prompt()
-        )
-    if command:
-        raise typer.Exit(_run_remote(access, command))
-    assert ssh_path is not None
-    _exec_openssh(access, ssh_path)
+    with ssh_logs(app):
+        with app.out.spinner(f"Looking up {name}..."):
+            vm = running_vm(app, name)
+            access = vm_access(
+                app, vm, opts, command=f"labctl vm ssh {name}", confirm=host_key_prompt()
+            )
+        if command:
+            raise typer.Exit(_run_remote(access, command))
+        assert ssh_path is not None
+        _exec_openssh(access, ssh_path)
 
 
 def _run_remote(access: VmAccess, command: list[str]) -> int:

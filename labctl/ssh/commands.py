@@ -1,24 +1,21 @@
-"""One entry point per SSH command (tunnel jupyter/port, vm ssh, ssh-key add), on plain values.
-
-The CLI looks the VM up through the provider, fills a `VmAccess`, calls one function here
-and prints the result; nothing in this module knows about Typer or Google APIs.
-"""
+"""One entry point per SSH command (tunnel jupyter/port, vm ssh, ssh-key add), on plain values."""
 
 from __future__ import annotations
 
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import paramiko
 
+from labctl.deadline import Backoff, Deadline, Sleep, attempts
 from labctl.ssh.connect import DEFAULT_CONNECT_TIMEOUT, IapTarget, SshTarget, open_transport
-from labctl.ssh.errors import SshAuthFailed, SshConnectError
+from labctl.ssh.errors import SshAuthFailed, SshConnectError, SshError
 from labctl.ssh.exec import openssh_argv, run_command
 from labctl.ssh.hostkeys import (
     ConfirmHostKey,
@@ -51,6 +48,9 @@ log = logging.getLogger(__name__)
 class VmAccess:
     """How to reach one VM: filled by the CLI from its options and the provider's `Vm`.
 
+    The CLI looks the VM up through the provider, fills this, calls one function of this
+    module and prints the result; nothing here knows about Typer or Google APIs.
+
     `host_keys` is the VM's `hostkeys/` guest attributes (`{"ssh-ed25519": BASE64, ...}`),
     empty when guest attributes are disabled.
     """
@@ -60,6 +60,7 @@ class VmAccess:
     host: str  # external IP; ignored with `iap`
     user: str
     config_dir: Path
+    zone: str | None = None  # only for messages
     port: int = 22
     identity: Path | None = None  # --identity; default: labctl's key in config_dir
     host_keys: Mapping[str, str] = field(default_factory=dict)
@@ -85,7 +86,13 @@ class VmAccess:
         return self.identity if self.identity is not None else default_key_path(self.config_dir)
 
 
-def connector(access: VmAccess) -> Callable[[], paramiko.Transport]:
+class Connect(Protocol):
+    """Open a fresh verified transport; `timeout` bounds the attempt (default: the target's)."""
+
+    def __call__(self, timeout: float | None = None) -> paramiko.Transport: ...
+
+
+def connector(access: VmAccess) -> Connect:
     """A function opening a fresh verified transport per call (the tunnel reconnects with it)."""
     target = SshTarget(
         host=access.host,
@@ -104,7 +111,52 @@ def connector(access: VmAccess) -> Callable[[], paramiko.Transport]:
         confirm=access.confirm_host_key,
         vm_name=access.vm_name,
     )
-    return lambda: open_transport(target, verifier)
+
+    def connect(timeout: float | None = None) -> paramiko.Transport:
+        return open_transport(target, verifier, timeout=timeout)
+
+    return connect
+
+
+# While a VM boots, sshd first refuses, then may drop connections while the guest agent
+# regenerates host keys and restarts it: try again soon, then every few seconds.
+BOOT_BACKOFF = Backoff(initial=1.0, maximum=5.0)
+
+
+def connect_when_ready(
+    connect: Connect,
+    deadline: Deadline,
+    *,
+    backoff: Backoff = BOOT_BACKOFF,
+    retry_auth: bool = False,
+    on_progress: Progress | None = None,
+    sleep: Sleep = time.sleep,
+) -> paramiko.Transport:
+    """Connect, retrying what a booting VM looks like (refused, no answer, dropped) until
+    `deadline`; with `retry_auth`, a refused key too (new keys take a while to reach the VM).
+
+    Anything else (a host-key problem, not SSH, IAP failing) is raised at once. The error
+    raised when time runs out is the last attempt's, saying how many there were and how long
+    they took.
+    """
+    last: SshError | None = None
+    count = 0
+    for count in attempts(deadline, backoff, sleep=sleep):
+        if last is not None and on_progress is not None:
+            on_progress(deadline.elapsed(), f"attempt {count}; the last one: {last.message}")
+        try:
+            return connect(deadline.remaining())
+        except SshConnectError as exc:
+            if not exc.booting:
+                raise
+            last = exc
+        except SshAuthFailed as exc:
+            if not retry_auth:
+                raise
+            last = exc
+        log.debug("SSH attempt %d failed: %s", count, last.message)
+    assert last is not None  # attempts() yields at least once
+    raise last.gave_up(count, deadline.elapsed())
 
 
 @dataclass
@@ -133,31 +185,35 @@ def tunnel_jupyter(
     access: VmAccess,
     *,
     local_port: int = DEFAULT_JUPYTER_PORT,
-    wait_timeout: float = DEFAULT_WAIT,
+    wait: float = DEFAULT_WAIT,
     jupyter_commands: Sequence[str] = JUPYTER_LIST_COMMANDS,
     on_progress: Progress | None = None,
     on_event: EventFn | None = None,
 ) -> JupyterTunnel:
     """`labctl tunnel jupyter VM`: connect, wait for Jupyter, forward 127.0.0.1:local_port to it.
 
-    Returns a started tunnel; the caller prints `url`, optionally opens a browser, then
-    `wait()`s until Ctrl-C and `stop()`s. `local_port` moves to the next free port if busy.
+    `wait` bounds both waits together: for SSH while the VM boots, then for Jupyter. Returns
+    a started tunnel; the caller prints `url`, optionally opens a browser, then `wait()`s
+    until Ctrl-C and `stop()`s. `local_port` moves to the next free port if busy.
     """
+    deadline = Deadline(wait)
     connect = connector(access)
-    transport = connect()
+    transport = connect_when_ready(connect, deadline, on_progress=on_progress)
     try:
         server = wait_for_jupyter(
             lambda: transport,
-            timeout=wait_timeout,
+            deadline,
             commands=jupyter_commands,
             on_progress=on_progress,
             vm_name=access.vm_name,
+            zone=access.zone,
         )
         tunnel = Tunnel(
             connect,
             [ForwardSpec(local_port, server.port, _remote_host(server))],
             transport=transport,
             on_event=on_event,
+            vm_name=access.vm_name,
         )
         bound = tunnel.start()[0]
     except BaseException:
@@ -167,12 +223,26 @@ def tunnel_jupyter(
 
 
 def tunnel_ports(
-    access: VmAccess, specs: Sequence[str], *, on_event: EventFn | None = None
+    access: VmAccess,
+    specs: Sequence[str],
+    *,
+    wait: float = 0.0,
+    on_progress: Progress | None = None,
+    on_event: EventFn | None = None,
 ) -> tuple[Tunnel, list[BoundForward]]:
-    """`labctl tunnel port VM 6006:6006 8080:80`: several forwards on one SSH connection."""
+    """`labctl tunnel port VM 6006:6006 8080:80`: several forwards on one SSH connection,
+    waiting up to `wait` s for SSH on a VM that is still booting."""
     forwards = [parse_forward_spec(s) for s in specs]
-    tunnel = Tunnel(connector(access), forwards, on_event=on_event)
-    return tunnel, tunnel.start()
+    connect = connector(access)
+    transport = connect_when_ready(connect, Deadline(wait), on_progress=on_progress)
+    tunnel = Tunnel(
+        connect, forwards, transport=transport, on_event=on_event, vm_name=access.vm_name
+    )
+    try:
+        return tunnel, tunnel.start()
+    except BaseException:
+        transport.close()
+        raise
 
 
 def vm_ssh_run(
@@ -242,18 +312,14 @@ def wait_for_ssh_key(
     timeout: float = 90.0,
     interval: float = 3.0,
     on_progress: Progress | None = None,
+    sleep: Sleep = time.sleep,
 ) -> None:
     """Poll until the VM accepts the key (the guest agent applies metadata within ~a minute)."""
-    connect = connector(access)
-    start = time.monotonic()
-    while True:
-        try:
-            connect().close()
-            return
-        except (SshAuthFailed, SshConnectError) as exc:
-            elapsed = time.monotonic() - start
-            if elapsed + interval > timeout:
-                raise
-            if on_progress is not None:
-                on_progress(elapsed, f"waiting for the key to reach the VM ({exc.message})")
-        time.sleep(interval)
+    connect_when_ready(
+        connector(access),
+        Deadline(timeout),
+        backoff=Backoff(initial=interval, maximum=interval),
+        retry_auth=True,
+        on_progress=on_progress,
+        sleep=sleep,
+    ).close()

@@ -1,12 +1,33 @@
-"""Errors raised by the SSH layer; each carries a one-line message and the next thing to try."""
+"""Errors raised by the SSH layer: the real cause in one line, and the facts the CLI advises on."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from labctl.errors import LabctlError
 
 
 class SshError(LabctlError):
-    """Base class for everything that goes wrong while reaching a VM over SSH."""
+    """Base class for everything that goes wrong while reaching a VM over SSH.
+
+    Errors carry facts (`kind="vm"`, `name`, `address` ...), never a labctl command: the
+    CLI's error table turns them into advice, and `hint` only holds advice about other tools
+    (ssh-keygen, gcloud) or files. `attempts` and `waited` say how often and how long it was
+    tried before giving up.
+    """
+
+    attempts = 1
+    waited: float | None = None
+
+    def gave_up(self, attempts: int, waited: float) -> SshError:
+        """This error as the last of `attempts` tries over `waited` seconds; it says so."""
+        if attempts > 1:
+            tries = f"{attempts} attempts in {seconds(waited)}"
+            self.message = f"{self.message} (gave up after {tries})"
+            self.args = (self.message,)
+        self.attempts, self.waited = attempts, waited
+        return self
 
 
 class KeyFileError(SshError):
@@ -42,19 +63,63 @@ class HostKeyMismatch(HostKeyError):
 
 
 class SshConnectError(SshError):
-    """The TCP or SSH connection could not be established."""
+    """The TCP connection or the SSH handshake failed. `address` is what was dialled.
+
+    `booting` is True for the failures a VM that is still starting produces (refused, no
+    answer, dropped by an sshd that restarts): those are retried while the caller waits.
+    """
+
+    booting = False
+
+    def __init__(self, message: str, *, address: str = "", **facts: Any) -> None:
+        super().__init__(message, **facts)
+        self.address = address
 
 
 class SshConnectionRefused(SshConnectError):
     """Nothing accepted the TCP connection on the SSH port."""
 
+    booting = True
+
 
 class SshTimeout(SshConnectError):
-    """The TCP connect, SSH banner or handshake did not finish in time."""
+    """The TCP connect, SSH banner, key exchange or login did not finish in time."""
+
+    booting = True
+
+
+class SshConnectionClosed(SshConnectError):
+    """The server reset or closed the connection before SSH was set up (sshd (re)starting)."""
+
+    booting = True
+
+
+class SshUnreachable(SshConnectError):
+    """No route to the address, or its name does not resolve."""
+
+
+class SshNotSsh(SshConnectError):
+    """Something answered on the port, but not an SSH server."""
+
+
+class SshProtocolError(SshConnectError):
+    """The SSH handshake failed for a protocol reason (no common algorithm, bad packet)."""
+
+
+class SshProxyFailed(SshConnectError):
+    """The IAP tunnel (`gcloud compute start-iap-tunnel`) failed; `output` is its last lines."""
+
+    def __init__(self, message: str, *, output: Sequence[str] = (), **facts: Any) -> None:
+        super().__init__(message, **facts)
+        self.output = tuple(output)
 
 
 class SshAuthFailed(SshError):
     """The server did not accept labctl's key for that user."""
+
+
+class SshLoginNotAllowed(SshAuthFailed):
+    """The server does not allow public-key login for that user (or wants more than a key)."""
 
 
 class RemoteCommandError(SshError):
@@ -67,3 +132,8 @@ class TunnelError(SshError):
 
 class JupyterNotRunning(SshError):
     """No Jupyter server appeared on the VM before the deadline."""
+
+
+def seconds(value: float) -> str:
+    """`0.8 s`, `12 s`: how long something took, as a person reads it."""
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import select
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,10 @@ from typing import BinaryIO
 
 import paramiko
 
+from labctl.deadline import Deadline
 from labctl.ssh.connect import IapTarget, iap_proxy_command
-from labctl.ssh.errors import RemoteCommandError
+from labctl.ssh.errors import RemoteCommandError, seconds
+from labctl.ssh.failures import describe
 
 log = logging.getLogger(__name__)
 
@@ -46,44 +47,61 @@ def run_command(
     """
     try:
         chan = transport.open_session(timeout=open_timeout)
-    except (paramiko.SSHException, EOFError, OSError) as exc:
-        raise RemoteCommandError(f"cannot open an SSH session: {exc}") from None
-    deadline = None if timeout is None else time.monotonic() + timeout
+    except _SSH_FAILURES as exc:
+        raise RemoteCommandError(f"cannot open an SSH session: {describe(exc)}") from None
     try:
         try:
             chan.exec_command(command)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise RemoteCommandError(f"the VM did not start the command: {exc}") from None
-        chan.shutdown_write()  # no stdin: let the command see EOF instead of hanging
-        out_done = err_done = False
-        while not (out_done and err_done):
-            if deadline is not None and time.monotonic() > deadline:
-                raise RemoteCommandError(f"remote command did not finish within {timeout:.0f} s")
-            if not transport.is_active():
-                raise RemoteCommandError("the SSH connection dropped while the command ran")
-            # Channel.fileno() is a pipe paramiko signals on data, EOF or close.
-            select.select([chan], [], [], _POLL)
-            while chan.recv_ready():
-                data = chan.recv(_READ_SIZE)
-                if stdout is not None:
-                    stdout.write(data)
-            while chan.recv_stderr_ready():
-                data = chan.recv_stderr(_READ_SIZE)
-                if stderr is not None:
-                    stderr.write(data)
-            if chan.eof_received or chan.closed:
-                out_done = not chan.recv_ready()
-                err_done = not chan.recv_stderr_ready()
-        # The exit status message may arrive just after EOF.
-        status_deadline = time.monotonic() + 5.0
-        while not chan.exit_status_ready() and time.monotonic() < status_deadline:
-            chan.status_event.wait(0.1)
-        return chan.recv_exit_status() if chan.exit_status_ready() else -1
+        except _SSH_FAILURES as exc:
+            raise RemoteCommandError(f"the VM did not start the command: {describe(exc)}") from None
+        try:
+            return _stream(transport, chan, stdout, stderr, Deadline(timeout))
+        except _SSH_FAILURES as exc:
+            raise RemoteCommandError(
+                f"the SSH connection dropped while the command ran: {describe(exc)}"
+            ) from None
     finally:
         chan.close()
         for stream in (stdout, stderr):
             if stream is not None:
                 stream.flush()
+
+
+_SSH_FAILURES = (paramiko.SSHException, EOFError, OSError)
+
+
+def _stream(
+    transport: paramiko.Transport,
+    chan: paramiko.Channel,
+    stdout: BinaryIO | None,
+    stderr: BinaryIO | None,
+    deadline: Deadline,
+) -> int:
+    chan.shutdown_write()  # no stdin: let the command see EOF instead of hanging
+    out_done = err_done = False
+    while not (out_done and err_done):
+        if deadline.expired():
+            raise RemoteCommandError(
+                f"remote command did not finish within {seconds(deadline.elapsed())}"
+            )
+        if not transport.is_active():
+            raise RemoteCommandError("the SSH connection dropped while the command ran")
+        # Channel.fileno() is a pipe paramiko signals on data, EOF or close.
+        select.select([chan], [], [], deadline.cap(_POLL))
+        while chan.recv_ready():
+            data = chan.recv(_READ_SIZE)
+            if stdout is not None:
+                stdout.write(data)
+        while chan.recv_stderr_ready():
+            data = chan.recv_stderr(_READ_SIZE)
+            if stderr is not None:
+                stderr.write(data)
+        if chan.eof_received or chan.closed:
+            out_done = not chan.recv_ready()
+            err_done = not chan.recv_stderr_ready()
+    # The exit status message may arrive just after EOF.
+    chan.status_event.wait(5.0)
+    return chan.recv_exit_status() if chan.exit_status_ready() else -1
 
 
 def capture_command(

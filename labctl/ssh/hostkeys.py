@@ -220,6 +220,8 @@ class HostKeyVerifier:
                 f"recreated VM gets a new id, so it would not match this entry).{also}",
                 hint="if you know why the key changed, forget the old key with "
                 f"`{self.known_hosts.remove_command(self.alias)}` and connect again",
+                kind="vm",
+                name=self.vm_name,
             )
         if self.published:
             match = self.published.get(key_type)
@@ -230,8 +232,8 @@ class HostKeyVerifier:
             raise HostKeyMismatch(
                 f"{who} presented {_key_label(key)} key {fingerprint_sha256(key)}, which is "
                 f"not among the host keys {vm} published in its guest attributes",
-                hint="the address may belong to another machine, or the connection is being "
-                "intercepted; check the VM's IP with `labctl vm list` and retry",
+                kind="vm",
+                name=self.vm_name,
             )
         if self.accept_new or (self.confirm is not None and self.confirm(self.prompt(key, who))):
             log.info("trusting new host key %s for %s", fingerprint_sha256(key), who)
@@ -239,9 +241,10 @@ class HostKeyVerifier:
             return
         raise UnknownHostKey(
             f"{who} presented an unknown {_key_label(key)} host key {fingerprint_sha256(key)}",
-            hint="compare it with the VM's serial console output "
-            "(`gcloud compute instances get-serial-port-output VM`), then rerun with "
-            "--accept-new-host-key, or enable guest attributes so labctl can verify it",
+            hint="compare it with the host keys in the VM's serial console output: "
+            f"gcloud compute instances get-serial-port-output {self.vm_name or 'VM'}",
+            kind="vm",
+            name=self.vm_name,
         )
 
     @staticmethod

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from labctl.ssh.errors import JupyterNotRunning, SshError
+from labctl.deadline import Backoff, Deadline, Sleep, attempts
+from labctl.ssh.errors import JupyterNotRunning, SshError, seconds
 from labctl.ssh.exec import capture_command
 
 log = logging.getLogger(__name__)
@@ -147,46 +148,47 @@ def pick_server(servers: Sequence[JupyterServer], port: int | None) -> JupyterSe
 
 def wait_for_jupyter(
     get_transport: GetTransport,
+    deadline: Deadline,
     *,
-    timeout: float = DEFAULT_WAIT,
     interval: float = 2.0,
     port: int | None = DEFAULT_JUPYTER_PORT,
     commands: Sequence[str] = JUPYTER_LIST_COMMANDS,
     on_progress: Progress | None = None,
     vm_name: str | None = None,
+    zone: str | None = None,
+    sleep: Sleep = time.sleep,
 ) -> JupyterServer:
-    """Poll the VM until a Jupyter server is listed or `timeout` s pass (`JupyterNotRunning`).
+    """Poll the VM until a Jupyter server is listed or `deadline` passes (`JupyterNotRunning`).
 
     `on_progress(elapsed, status)` is called after every poll, so a spinner can show it.
     A failed poll (e.g. SSH reconnecting) counts as "not yet" rather than an error.
     """
-    start = time.monotonic()
-    deadline = start + timeout
+    status = "no Jupyter server yet"
     polls = 0
-    while True:
+    for _ in attempts(deadline, Backoff(initial=interval, maximum=interval), sleep=sleep):
         polls += 1
-        remaining = deadline - time.monotonic()
         try:
-            servers = discover_servers(
-                get_transport(), commands, timeout=max(1.0, min(30.0, remaining))
-            )
+            # At least a second per poll, even when the wait is all but over.
+            budget = max(1.0, deadline.cap(30.0))
+            servers = discover_servers(get_transport(), commands, timeout=budget)
             status = "no Jupyter server yet"
         except SshError as exc:
-            servers, status = [], f"cannot ask the VM yet ({exc.message})"
+            servers, status = [], f"cannot ask the VM ({exc.message})"
         if servers:
             server = pick_server(servers, port)
             log.info("found Jupyter on the VM's port %d (pid %s)", server.port, server.pid)
             return server
-        elapsed = time.monotonic() - start
         if on_progress is not None:
-            on_progress(elapsed, status)
-        if time.monotonic() + interval > deadline:
-            break
-        time.sleep(interval)
-    vm = vm_name or "VM"
+            on_progress(deadline.elapsed(), status)
+    vm = vm_name or "the VM"
+    where = f" --zone {zone}" if zone else ""
+    checks = f"{polls} check{'s' if polls != 1 else ''}"
     raise JupyterNotRunning(
-        f"no Jupyter server is running on {vm} after {timeout:.0f} s ({polls} checks)",
-        hint=f"the startup script may have failed: look at the serial console "
-        f"(`gcloud compute instances get-serial-port-output {vm}`) or on the VM "
-        f"(`labctl vm ssh {vm} -- sudo journalctl -u google-startup-scripts`)",
+        f"no Jupyter server is running on {vm} after {seconds(deadline.elapsed())} "
+        f"({checks}; the last: {status})",
+        hint="its startup script may still be running or may have failed; its log is in the "
+        f"serial console: gcloud compute instances get-serial-port-output {vm}{where}",
+        kind="vm",
+        name=vm_name,
+        zone=zone,
     )

@@ -112,26 +112,35 @@ def load_identity(path: Path) -> KeyPair:
     except FileNotFoundError:
         raise KeyFileError(
             f"identity file {path} does not exist",
-            hint="pass an existing private key with --identity, or omit it to use labctl's key",
+            hint="give the path of an existing private key, or leave it out to use labctl's key",
         ) from None
     except OSError as exc:
         raise KeyFileError(f"cannot read identity file {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise KeyFileError(f"identity file {path} is not a regular file")
-    # Same rule as OpenSSH: a private key others can read is treated as compromised.
-    if st.st_mode & 0o077:
-        raise KeyFileError(
-            f"identity file {path} is accessible by others (mode {stat.S_IMODE(st.st_mode):04o})",
-            hint=f"chmod 600 {path}",
-        )
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise KeyFileError(f"cannot read identity file {path}: {exc.strerror}") from None
+    # What the file is decides the advice: a .pub file needs no chmod, it needs replacing.
+    if _is_public_key(data) or (path.suffix == ".pub" and b"PRIVATE KEY" not in data):
+        raise KeyFileError(
+            f"{path} is a public key; logging in needs the private key",
+            hint=_private_half(path),
+        )
     if b"PRIVATE KEY" not in data:
         raise KeyFileError(
             f"{path} is not a private key",
-            hint="pass the private key file, not the .pub file",
+            hint="an OpenSSH or PEM private key file starts with -----BEGIN",
+        )
+    # Same rule as OpenSSH: a private key others can read is treated as compromised.
+    if st.st_mode & 0o077:
+        mode = stat.S_IMODE(st.st_mode)
+        raise KeyFileError(
+            f"private key {path} is accessible by others (mode {mode:04o})",
+            hint=f"chmod 600 {path}"
+            if st.st_uid == os.getuid()
+            else f"it belongs to another user (uid {st.st_uid}): use a copy of your own, mode 600",
         )
     try:
         pkey = paramiko.PKey.from_path(path)
@@ -139,11 +148,30 @@ def load_identity(path: Path) -> KeyPair:
         # cryptography raises TypeError when a key is encrypted and no password was given.
         raise KeyFileError(
             f"identity file {path} is encrypted with a passphrase",
-            hint="labctl needs an unencrypted key; omit --identity to use labctl's own key",
+            hint="labctl needs a key without a passphrase; leave it out to use labctl's own key",
         ) from None
     except (ValueError, paramiko.SSHException) as exc:
         raise KeyFileError(f"cannot load identity file {path}: {type(exc).__name__}") from None
     return KeyPair(private_path=path, pkey=pkey)
+
+
+_PUBLIC_PREFIXES = (b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-", b"---- BEGIN SSH2 PUBLIC")
+
+
+def _is_public_key(data: bytes) -> bool:
+    """An OpenSSH public key line, an RFC 4716 block, or a PEM public key."""
+    head = data.lstrip()
+    return head.startswith(_PUBLIC_PREFIXES) or head.startswith(b"-----BEGIN PUBLIC KEY-----")
+
+
+def _private_half(public: Path) -> str:
+    """Where the private key that goes with `public` is, when it is next to it."""
+    if public.suffix == ".pub":
+        private = public.with_suffix("")
+        if private.is_file():
+            return f"give {private} instead (the private half of this key)"
+        return f"its private half would be {private}, which does not exist: give the private key"
+    return "give the private key file (the one without .pub)"
 
 
 def default_username(local: str | None = None) -> str:
@@ -167,7 +195,7 @@ def validate_username(name: str) -> str:
             "starting with a letter or '_'",
         )
     if name in RESERVED_USERNAMES:
-        raise InvalidUsername(f"{name!r} is a system account on the VM", hint="pick another --user")
+        raise InvalidUsername(f"{name!r} is a system account on the VM", hint="pick another user")
     return name
 
 

@@ -8,13 +8,14 @@ import ipaddress
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import paramiko
 
-from labctl.ssh.errors import HostKeyError, SshAuthFailed, SshError, TunnelError
+from labctl.deadline import Backoff, Deadline, attempts
+from labctl.ssh.errors import HostKeyError, SshAuthFailed, SshError, TunnelError, seconds
+from labctl.ssh.failures import describe
 from labctl.ssh.pump import Pump
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,10 @@ class Tunnel:
         bind_host: str = "127.0.0.1",
         port_search: int = PORT_SEARCH,
         reconnect_timeout: float = 300.0,
-        max_backoff: float = 10.0,
+        reconnect_backoff: Backoff | None = None,
         channel_timeout: float = 15.0,
         on_event: EventFn | None = None,
+        vm_name: str | None = None,
     ) -> None:
         if not ipaddress.ip_address(bind_host).is_loopback:
             # Anything else would hand the student's Jupyter (token or not) to the network.
@@ -130,9 +132,10 @@ class Tunnel:
         self._bind_host = bind_host
         self._port_search = port_search
         self._reconnect_timeout = reconnect_timeout
-        self._max_backoff = max_backoff
+        self._backoff = reconnect_backoff or Backoff(initial=0.25, maximum=10.0)
         self._channel_timeout = channel_timeout
         self._on_event = on_event
+        self._vm_name = vm_name  # only for messages
         self._transport = transport
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -183,7 +186,7 @@ class Tunnel:
         for sock, _ in self._listeners:
             with contextlib.suppress(OSError):
                 sock.close()
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         self._pump.stop(timeout)  # closes every forwarded connection
         if self._transport is not None:
             self._transport.close()
@@ -191,7 +194,7 @@ class Tunnel:
             threads = self._threads + list(self._handlers)
         for thread in threads:
             if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
+                thread.join(deadline.remaining())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the tunnel stops (True) or `timeout` passes (False).
@@ -231,16 +234,18 @@ class Tunnel:
 
     def get_transport(self, timeout: float) -> paramiko.Transport:
         """An active transport, waiting up to `timeout` s for a reconnect if needed."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             while True:
                 t = self._transport
                 if t is not None and t.is_active():
                     return t
-                if self._stop.is_set() or time.monotonic() >= deadline:
-                    raise TunnelError("the SSH connection to the VM is down")
+                if self._stop.is_set() or deadline.expired():
+                    raise TunnelError(
+                        "the SSH connection to the VM is down", kind="vm", name=self._vm_name
+                    )
                 self._wake.set()
-                self._cond.wait(min(_POLL, max(0.0, deadline - time.monotonic())))
+                self._cond.wait(deadline.cap(_POLL))
 
     def _supervise(self) -> None:
         while not self._stop.is_set():
@@ -270,26 +275,36 @@ class Tunnel:
             self._event("SSH connection re-established")
 
     def _reconnect(self) -> paramiko.Transport | None:
-        deadline = time.monotonic() + self._reconnect_timeout
-        delay = 0.25
-        attempt = 0
-        while not self._stop.is_set():
-            attempt += 1
+        """A new transport, or None if the tunnel was stopped meanwhile.
+
+        Host-key and login failures are raised at once: retrying cannot fix them.
+        """
+        deadline = Deadline(self._reconnect_timeout)
+        last: SshError | None = None
+        count = 0
+        # Sleeping on the stop event: stop() ends the wait between attempts at once.
+        for count in attempts(deadline, self._backoff, sleep=self._pause):
+            if self._stop.is_set():
+                return None
             try:
                 return self._connect()
             except (HostKeyError, SshAuthFailed):
-                raise  # retrying cannot fix these
+                raise
             except SshError as exc:
-                if time.monotonic() + delay >= deadline:
-                    raise TunnelError(
-                        f"could not reconnect within {self._reconnect_timeout:.0f} s "
-                        f"({attempt} attempts): {exc.message}",
-                        hint=exc.hint,
-                    ) from None
-                log.debug("reconnect attempt %d failed: %s", attempt, exc.message)
-            self._stop.wait(delay)
-            delay = min(delay * 2, self._max_backoff)
-        return None
+                last = exc
+                log.debug("reconnect attempt %d failed: %s", count, exc.message)
+        if self._stop.is_set() or last is None:
+            return None
+        raise TunnelError(
+            f"lost the SSH connection to {self._vm_name or 'the VM'} and could not reconnect "
+            f"({count} attempts in {seconds(deadline.elapsed())}; the last: {last.message})",
+            hint=last.hint,
+            kind="vm",
+            name=self._vm_name,
+        )
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)
 
     def _accept_loop(self, lsock: socket.socket, bound: BoundForward) -> None:
         while not self._stop.is_set():
@@ -304,9 +319,13 @@ class Tunnel:
                 log.warning("accepting a connection on port %d failed: %s", bound.local_port, exc)
                 self._stop.wait(0.1)
                 continue
-            conn.settimeout(None)
-            # Without it each small request waits for Nagle against the client's delayed ACK.
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                conn.settimeout(None)
+                # Without it each small request waits for Nagle against the client's delayed ACK.
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # the client already hung up
+                conn.close()
+                continue
             # Opening a channel waits a round trip to the VM: one short thread per connection
             # so 50 simultaneous connects wait together; the data then goes through the pump.
             thread = threading.Thread(
@@ -338,17 +357,21 @@ class Tunnel:
                 )
                 return None
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                log.debug("opening a channel failed (%s); checking the connection", exc)
+                log.debug("opening a channel failed (%s); checking the connection", describe(exc))
                 self._wake.set()
         return None
 
     def _handle(self, conn: socket.socket, peer: tuple[str, int], bound: BoundForward) -> None:
+        chan: paramiko.Channel | None = None
         try:
             chan = self._open_channel(bound.spec, peer)
-            if chan is None or not self._pump.add(conn, chan):
-                conn.close()
-                if chan is not None:
-                    chan.close()
+            if chan is not None and self._pump.add(conn, chan):
+                return
+        except Exception as exc:  # e.g. the client hung up meanwhile; never a thread traceback
+            log.debug("forwarding a connection failed: %s", describe(exc))
         finally:
             with self._lock:
                 self._handlers.discard(threading.current_thread())
+        conn.close()
+        if chan is not None:
+            chan.close()

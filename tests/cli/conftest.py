@@ -32,6 +32,13 @@ def runner() -> CliRunner:
 
 
 @pytest.fixture
+def app_context(fake_compute: FakeCompute, fake_storage: FakeStorage) -> AppContext:
+    """What to hand the CLI as `obj` for one long-running command (a tunnel): the fake
+    providers, and the stop event that ends it."""
+    return AppContext(providers=registry.fake(compute=fake_compute, storage=fake_storage))
+
+
+@pytest.fixture
 def labctl(runner: CliRunner, fake_compute: FakeCompute, fake_storage: FakeStorage) -> Invoke:
     """`labctl(*args, input=None)`: one command on the fakes, a fresh AppContext each time."""
 

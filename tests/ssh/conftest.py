@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -11,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from labctl.ssh.commands import VmAccess
+from labctl.ssh.commands import JupyterTunnel, VmAccess, tunnel_jupyter
 from labctl.ssh.keys import KeyPair, ensure_key_pair
 from tests.ssh.servers import (
     SSHD,
     JupyterServerProc,
     SshServer,
     jupyter_env,
+    jupyter_list_command,
     start_jupyter,
     start_sshd,
 )
@@ -79,3 +81,13 @@ def make_access(tmp_path: Path, sshd: SshServer, client_key: KeyPair) -> AccessF
         return VmAccess(**values)
 
     return make
+
+
+@contextlib.contextmanager
+def jupyter_tunnel(access: VmAccess, **kwargs: Any) -> Iterator[JupyterTunnel]:
+    """tunnel_jupyter to the test Jupyter (this venv's `jupyter server list`), stopped after."""
+    jt = tunnel_jupyter(access, jupyter_commands=[jupyter_list_command()], wait=20, **kwargs)
+    try:
+        yield jt
+    finally:
+        jt.stop()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,3 +215,105 @@ def start_jupyter(workdir: Path, *, timeout: float = 30.0) -> JupyterServerProc:
 def jupyter_list_command() -> str:
     """How the tests list servers on the "VM": this venv's jupyter, not the VM's venv path."""
     return f"{sys.executable} -m jupyter server list --json"
+
+
+class FakeSshPort:
+    """A loopback port that misbehaves like a VM whose sshd is not (yet) there.
+
+    `mode`: "silent" accepts and never speaks; "close" accepts and closes (EOF); "reset"
+    accepts and resets (RST); "http" answers like a web server. Connections are served on
+    one thread, which ends within a second of `stop()`.
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.lsock.settimeout(0.2)
+        self.port = int(self.lsock.getsockname()[1])
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> FakeSshPort:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self._held:
+            conn.close()
+        self.lsock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.lsock.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            if self.mode == "silent":
+                self._held.append(conn)
+                continue
+            if self.mode in ("close", "http"):
+                # Read the client's version line first: closing with it unread would send
+                # RST instead of FIN, and the client would see a reset.
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    conn.recv(256)
+            if self.mode == "http":
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            if self.mode == "reset":
+                # Linger 0: close() sends RST instead of FIN.
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+
+def fake_gcloud(bin_dir: Path, script: str) -> Path:
+    """An executable `gcloud` in `bin_dir` that runs `script` (Python) with this interpreter."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / "gcloud"
+    path.write_text(f"#!{sys.executable}\n{script}")
+    path.chmod(0o755)
+    return path
+
+
+# `gcloud compute start-iap-tunnel ...` that fails as gcloud does when IAP refuses.
+GCLOUD_IAP_DENIED = """
+import sys
+sys.stderr.write("WARNING: something unrelated\\n")
+sys.stderr.write(
+    "ERROR: (gcloud.compute.start-iap-tunnel) Error while connecting "
+    "[4033: 'not authorized'].\\n"
+)
+sys.exit(1)
+"""
+
+# A `gcloud` whose IAP tunnel is a plain pipe to the port in $FAKE_IAP_PORT on 127.0.0.1.
+GCLOUD_IAP_BRIDGE = """
+import os, socket, sys, threading
+sock = socket.create_connection(("127.0.0.1", int(os.environ["FAKE_IAP_PORT"])), timeout=10)
+sock.settimeout(None)
+
+def upstream():
+    while data := os.read(0, 65536):
+        sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+
+threading.Thread(target=upstream, daemon=True).start()
+while data := sock.recv(65536):
+    os.write(1, data)
+"""
+
+
+def get(port: int, path: str, timeout: float = 10.0) -> int:
+    """The HTTP status of GET `path` on 127.0.0.1:`port`."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()

@@ -8,15 +8,20 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from labctl.ssh.errors import HostKeyChanged, HostKeyMismatch, UnknownHostKey
+from labctl.ssh.commands import vm_ssh_run
+from labctl.ssh.errors import HostKeyChanged, HostKeyError, HostKeyMismatch, UnknownHostKey
 from labctl.ssh.hostkeys import (
     HostKeyVerifier,
     KnownHosts,
+    VerifyingPolicy,
     fingerprint_sha256,
     host_alias,
     key_from_blob,
     parse_guest_attribute_host_keys,
 )
+from labctl.ssh.keys import ensure_key_pair
+from tests.ssh.conftest import AccessFactory
+from tests.ssh.servers import SshServer
 
 ALIAS = host_alias(42)
 
@@ -123,3 +128,87 @@ def test_verifier_decisions(tmp_path: Path, keys: dict[str, tuple[Path, paramiko
         HostKeyVerifier(kh2, ALIAS, published=published, accept_new=True).verify(ed2)
     HostKeyVerifier(kh2, ALIAS, published=published).verify(ed)
     assert "ssh-ed25519" in kh2.lookup(ALIAS)
+
+
+def test_host_key_errors_name_the_vm_and_no_labctl_command(
+    tmp_path: Path, keys: dict[str, tuple[Path, paramiko.PKey]]
+) -> None:
+    ed, ed2 = keys["ed"][1], keys["ed2"][1]
+    kh = KnownHosts(tmp_path / "known_hosts")
+    errors: list[HostKeyError] = []
+    for verifier, key in (
+        (HostKeyVerifier(kh, ALIAS, vm_name="lab-vm"), ed),
+        (HostKeyVerifier(kh, ALIAS, published={"ssh-ed25519": ed}, vm_name="lab-vm"), ed2),
+    ):
+        with pytest.raises(HostKeyError) as info:
+            verifier.verify(key)
+        errors.append(info.value)
+    unknown, mismatch = errors
+    assert isinstance(unknown, UnknownHostKey) and isinstance(mismatch, HostKeyMismatch)
+    assert unknown.hint == (
+        "compare it with the host keys in the VM's serial console output: "
+        "gcloud compute instances get-serial-port-output lab-vm"
+    )
+    for error in errors:
+        assert (error.kind, error.name) == ("vm", "lab-vm")
+        assert "labctl " not in f"{error.message} {error.hint}"  # the CLI adds its own advice
+
+
+# -- against a real sshd ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_unknown_host_key_needs_consent(make_access: AccessFactory, sshd: SshServer) -> None:
+    access = make_access(host_keys={})
+    with pytest.raises(UnknownHostKey) as info:
+        vm_ssh_run(access, ["true"])
+    assert "SHA256:" in info.value.message and info.value.hint
+    assert access.known_hosts.lookup(access.alias) == {}
+
+    asked: list[str] = []
+    with pytest.raises(UnknownHostKey):
+        vm_ssh_run(
+            make_access(host_keys={}, confirm_host_key=lambda q: asked.append(q) or False), ["true"]
+        )
+    assert "SHA256:" in asked[0]
+
+    assert vm_ssh_run(make_access(host_keys={}, confirm_host_key=lambda q: True), ["true"]) == 0
+    assert access.known_hosts.lookup(access.alias)  # recorded
+    assert vm_ssh_run(make_access(host_keys={}), ["true"]) == 0  # and trusted from now on
+    assert vm_ssh_run(make_access(host_keys={}, accept_new_host_key=True), ["true"]) == 0
+
+
+@pytest.mark.slow
+def test_wrong_and_changed_host_keys_refused(
+    make_access: AccessFactory, sshd: SshServer, tmp_path: Path
+) -> None:
+    other = ensure_key_pair(tmp_path / "other").pkey  # a valid ed25519 key that is not the host's
+    wrong = make_access(host_keys={"ssh-ed25519": other.get_base64()}, accept_new_host_key=True)
+    with pytest.raises(HostKeyMismatch):
+        vm_ssh_run(wrong, ["true"])
+
+    access = make_access()
+    access.known_hosts.add(access.alias, [other])  # what we recorded earlier
+    with pytest.raises(HostKeyChanged) as info:
+        vm_ssh_run(make_access(accept_new_host_key=True), ["true"])
+    assert info.value.hint and "ssh-keygen -R" in info.value.hint
+    assert "guest attributes do list the new key" in info.value.message
+
+    # paramiko's SSHClient with labctl's policy refuses an unknown key as well.
+    client = paramiko.SSHClient()
+    verifier = HostKeyVerifier(KnownHosts(tmp_path / "kh"), "compute.9")
+    client.set_missing_host_key_policy(VerifyingPolicy(verifier))
+    with pytest.raises(UnknownHostKey):
+        client.connect(
+            "127.0.0.1", sshd.port, pkey=other, allow_agent=False, look_for_keys=False, timeout=5
+        )
+    client.close()
+
+
+@pytest.mark.slow
+def test_published_host_keys_are_recorded(make_access: AccessFactory, sshd: SshServer) -> None:
+    access = make_access()
+    assert vm_ssh_run(access, ["true"]) == 0
+    recorded = access.known_hosts.lookup(access.alias)
+    expected = key_from_blob("ssh-ed25519", sshd.host_public_keys["ssh-ed25519"])
+    assert recorded["ssh-ed25519"][0].asbytes() == expected.asbytes()

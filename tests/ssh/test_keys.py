@@ -63,11 +63,11 @@ def test_load_identity_errors(tmp_path: Path) -> None:
         load_identity(loose)
     assert info.value.hint == f"chmod 600 {loose}"
 
-    pub = tmp_path / "key.pub"
-    pub.write_text(pair.public_openssh + "\n")
-    pub.chmod(0o600)
-    with pytest.raises(KeyFileError, match="not a private key"):
-        load_identity(pub)
+    not_a_key = tmp_path / "notes.txt"
+    not_a_key.write_text("hello\n")
+    not_a_key.chmod(0o600)
+    with pytest.raises(KeyFileError, match="is not a private key"):
+        load_identity(not_a_key)
 
     encrypted = tmp_path / "encrypted"
     encrypted.write_bytes(
@@ -149,3 +149,32 @@ def test_validate_username() -> None:
     for bad in ("", "Bob", "root", "a b", "-x"):
         with pytest.raises(InvalidUsername):
             validate_username(bad)
+
+
+def test_a_public_key_is_told_to_give_the_private_one(tmp_path: Path) -> None:
+    pair = ensure_key_pair(tmp_path / "cfg")
+    # A .pub next to its private key, readable by all as public keys are: no chmod advice.
+    pub = pair.private_path.with_name(pair.private_path.name + ".pub")
+    assert pub.stat().st_mode & 0o044
+    with pytest.raises(KeyFileError) as info:
+        load_identity(pub)
+    assert info.value.message == f"{pub} is a public key; logging in needs the private key"
+    assert info.value.hint == f"give {pair.private_path} instead (the private half of this key)"
+
+    # A .pub whose private half is not there.
+    alone = tmp_path / "laptop.pub"
+    alone.write_text(pair.public_openssh + " me@laptop\n")
+    with pytest.raises(KeyFileError) as info:
+        load_identity(alone)
+    assert info.value.hint == (
+        f"its private half would be {tmp_path / 'laptop'}, which does not exist: "
+        "give the private key"
+    )
+
+    # Public key content under any name is recognised too.
+    named = tmp_path / "mykey"
+    named.write_text(pair.public_openssh + "\n")
+    named.chmod(0o644)
+    with pytest.raises(KeyFileError, match="is a public key") as info:
+        load_identity(named)
+    assert "chmod" not in (info.value.hint or "")

@@ -45,7 +45,12 @@ def _flag(decl: str, help: str) -> typer.models.OptionInfo:
 
 KindOpt = Annotated[
     list[Kind] | None,
-    typer.Option("--kind", metavar="KIND", help="Only this kind (repeatable).", show_default=False),
+    typer.Option(
+        "--kind",
+        metavar="KIND",
+        help="Only this kind (repeatable): instance, disk, address, snapshot, firewall, bucket.",
+        show_default=False,
+    ),
 ]
 AllLeftOpt = Annotated[
     bool, _flag("--all", "Also list what was left alone (not labctl's, or labctl-keep=true).")

@@ -41,7 +41,7 @@ class Estimate:
 
     def __add__(self, other: Estimate) -> Estimate:
         both = (self.usd_per_hour, other.usd_per_hour)
-        total = None if None in both else round(sum(x or 0.0 for x in both), 6)
+        total = None if None in both else round(sum(x or 0.0 for x in both), 9)
         missing = tuple(dict.fromkeys((*self.missing, *other.missing)))
         return Estimate(total, self.approximate or other.approximate, missing, self.hours_per_month)
 
@@ -114,7 +114,7 @@ class PriceTable:
     def _hourly(self, usd: float | None, approximate: bool, item: str) -> Estimate:
         if usd is None:
             return Estimate(None, approximate, (item,), self.hours_per_month)
-        return Estimate(round(usd, 6), approximate, (), self.hours_per_month)
+        return Estimate(round(usd, 9), approximate, (), self.hours_per_month)
 
     def price(
         self, region: str, item: str, provisioning: Provisioning

@@ -81,9 +81,7 @@ class CourseConfig(_Strict):
     idle_shutdown_minutes: int = Field(60, ge=IDLE_MINUTES[0], le=IDLE_MINUTES[1])
     max_run_hours: int | None = Field(None, ge=MAX_RUN_HOURS[0], le=MAX_RUN_HOURS[1])
     ttl_days: int | None = Field(None, ge=1, le=365)
-    ends: date | None = (
-        None  # after this day `labctl cleanup --include-buckets` deletes its buckets
-    )
+    ends: date | None = None  # the last day; then cleanup --include-buckets deletes its buckets
     startup_script: str = ""
     ssh_key_days: int = Field(30, ge=SSH_KEY_DAYS[0], le=SSH_KEY_DAYS[1])
     gpu: GpuConfig = GpuConfig()

@@ -83,7 +83,9 @@ def test_no_module_keeps_mutable_state_in_globals() -> None:
 
 
 @pytest.mark.parametrize(
-    "layer", ["providers", "ssh", "emulator", "*.py"], ids=lambda layer: layer.strip("*.")
+    "layer",
+    ["providers", "ssh", "emulator", "hygiene", "*.py"],
+    ids=lambda layer: layer.strip("*."),
 )
 def test_only_the_cli_names_labctl_commands(layer: str) -> None:
     """Advice with a labctl command comes from cli/_errors.py, computed from an error's facts."""

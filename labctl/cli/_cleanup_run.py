@@ -84,7 +84,7 @@ def cleanup(
     results: dict[str, Result | str] = {}
     applied = False
     if not plan.actions:
-        app.out.info("nothing to clean up" if not plan.findings else "nothing to do without flags")
+        app.out.info("nothing to clean up" if not plan.findings else "nothing to do")
     elif dry_run:
         app.out.info("dry run: nothing changed")
         results = dict.fromkeys((f.key for f in plan.actions), "planned")
@@ -184,7 +184,7 @@ def costs(
     )
     if report.not_counted:
         app.out.info(
-            f"{report.not_counted} resources without labctl's labels are not counted "
+            f"{report.not_counted} resource(s) without labctl's labels not counted "
             "(--all counts them)"
         )
     if plan.actions:

@@ -321,7 +321,7 @@ PLAN_COLUMNS = ("RESOURCE", "KIND", "WHERE", "OWNER", "WHY", "ACTION", "COST/MON
 
 
 def action_text(finding: Finding) -> str:
-    return "keep (needs --include-buckets)" if not finding.acts else finding.action
+    return "keep" if not finding.acts else finding.action
 
 
 def finding_record(finding: Finding, result: Result | str | None) -> dict[str, Any]:
@@ -419,10 +419,13 @@ def plan_summary(plan: Plan) -> list[str]:
             f"before deleting, {len(new)} snapshot(s) are taken: up to "
             f"{plan.snapshot_cost_max.monthly()} (only written blocks are stored)"
         )
+    kept = [f for f in plan.findings if not f.acts]
+    if kept:
+        lines.append(f"{len(kept)} bucket finding(s) kept: --include-buckets deletes them")
     if plan.left_alone:
         parts = [f"{plan.unmanaged} without labctl's labels"] if plan.unmanaged else []
         parts += [f"{plan.kept} labelled labctl-keep=true"] if plan.kept else []
-        lines.append(f"{len(plan.left_alone)} resources were left alone ({', '.join(parts)})")
+        lines.append(f"{len(plan.left_alone)} resource(s) left alone ({', '.join(parts)})")
     return lines
 
 
@@ -471,12 +474,12 @@ def emit_costs(out: Output, report: CostReport) -> None:
     if not report.lines:
         return
     rows = [
-        (r.name, r.kind, r.where, r.course or "-", r.owner or "-", r.state, r.detail,
-         _hourly(r.cost), r.cost.monthly())
+        (r.name, r.kind, r.where, r.owner or "-", r.state, _hourly(r.cost), r.cost.monthly(),
+         r.detail)
         for r in report.lines
     ]  # fmt: skip
-    out.table(("RESOURCE", "KIND", "WHERE", "COURSE", "OWNER", "STATE", "WHAT BILLS", "PER HOUR",
-               "PER MONTH"), rows)  # fmt: skip
+    columns = ("RESOURCE", "KIND", "WHERE", "OWNER", "STATE", "PER HOUR", "PER MONTH", "WHAT BILLS")
+    out.table(columns, rows)
     groups = [(g.name, g.count, _hourly(g.cost), g.cost.monthly()) for g in report.groups]
     groups.append(("total", len(report.lines), _hourly(report.total), report.total.monthly()))
     out.table((report.by.upper(), "RESOURCES", "PER HOUR", "PER MONTH"), groups)

@@ -116,16 +116,16 @@ def _lines(inventory: Inventory, prices: PriceTable) -> Iterator[CostLine]:
                        prices.disk_estimate(disk), disk.labels)  # fmt: skip
     for address in inventory.addresses:
         if address.status == "RESERVED" and address.external:
-            detail = f"external IP {address.address}, reserved and unused"
+            detail = f"{address.address}, unused"
             yield CostLine("address", address.name, address.region, "reserved", detail,
                            prices.address_estimate(in_use=False), address.labels)  # fmt: skip
     for snap in inventory.snapshots:
-        detail = f"of disk {snap.source_disk}, {snap.storage_bytes / GIB:.1f} GiB stored"
+        detail = f"{snap.storage_bytes / GIB:.1f} GiB of disk {snap.source_disk}"
         yield CostLine("snapshot", snap.name, "global", snap.status.lower(), detail,
                        prices.snapshot_estimate(snap.storage_bytes), snap.labels)  # fmt: skip
     for bucket in inventory.buckets:
         size = "size unknown" if bucket.total_bytes is None else (
-            f"{bucket.object_count} objects, {bucket.total_bytes / GIB:.2f} GiB")  # fmt: skip
+            f"{bucket.object_count} objects, {bucket.total_bytes / GIB:.1f} GiB")  # fmt: skip
         detail = f"{bucket.storage_class}, {size}"
         yield CostLine("bucket", bucket.name, bucket.location.lower(), "-", detail,
                        prices.bucket_estimate(bucket), bucket.labels)  # fmt: skip
@@ -135,8 +135,8 @@ def _vm_detail(vm: Vm, disks: list[Any]) -> str:
     parts = []
     if vm.state is not VmState.STOPPED:
         gpu = f" + {vm.gpu.count}x {vm.gpu.type}" if vm.gpu else ""
-        parts.append(f"{vm.machine_type}{gpu} ({vm.provisioning.value})")
+        parts.append(f"{vm.machine_type}{gpu} {vm.provisioning.value}")
         if vm.external_ip:
-            parts.append("external IP")
+            parts.append("IP")
     parts += [f"{d.size_gb} GB {d.type}" for d in disks]
     return ", ".join(parts) or "-"

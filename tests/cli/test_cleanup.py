@@ -113,7 +113,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert "idle 90 min" in result.stdout and "stopped 9 days" in result.stdout
     assert "5 action(s); saves $" in result.stderr
     assert "before deleting, 2 snapshot(s) are taken" in result.stderr
-    assert "resources were left alone (1 without labctl's labels)" in result.stderr
+    assert "resource(s) left alone (1 without labctl's labels)" in result.stderr
     assert "dry run: nothing changed" in result.stderr
     assert mutations(class_left_on) == []
 
@@ -226,7 +226,7 @@ def test_a_non_empty_bucket_is_kept_without_the_flag(
     kept = labctl("cleanup", "--yes", "--kind", "bucket")
     assert kept.exit_code == 0, kept.stderr
     assert "expired 2020-01-31 (1 objects, 2.0 KiB)" in kept.stdout
-    assert "keep (needs --include-buckets)" in kept.stdout
+    assert "1 bucket finding(s) kept: --include-buckets deletes them" in kept.stderr
     assert [b.name for b in fake_storage.list_buckets()] == ["cc-ana-123456"]
     gone = labctl("cleanup", "--yes", "--kind", "bucket", "--include-buckets")
     assert gone.exit_code == 0, gone.stderr
@@ -525,3 +525,38 @@ def test_one_scan_is_six_lists_and_one_read_per_running_labctl_vm(
         f"zones/{ZONE}/instances/r1/getGuestAttributes",
         f"zones/{ZONE}/instances/r2/getGuestAttributes",
     ]  # and one bucket list on Cloud Storage
+
+
+def test_the_kind_choices_are_the_plans_kinds() -> None:
+    from labctl.cli.cleanup import Kind
+
+    assert tuple(k.value for k in Kind) == hygiene.KINDS
+
+
+def test_the_expiry_cleanup_reads_is_what_vm_create_writes(
+    labctl: Invoke, fake_compute: FakeCompute, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = datetime.now(UTC).date()
+    assert labctl("vm", "create", "t1", "--no-gpu", "--ttl", "7d").exit_code == 0
+    label = fake_compute.get_vm("t1", ZONE).labels["labctl-expires"]
+    assert label == (today + timedelta(days=7)).isoformat()
+    monkeypatch.setenv("LABCTL_COURSE__TTL_DAYS", "3")
+    monkeypatch.setenv("LABCTL_COURSE__MAX_RUN_HOURS", "6")
+    assert labctl("vm", "create", "t2", "--no-gpu").exit_code == 0
+    expected = (today + timedelta(days=3)).isoformat()
+    assert fake_compute.get_vm("t2", ZONE).labels["labctl-expires"] == expected
+    body = json.loads(labctl("vm", "create", "t3", "--no-gpu", "--dry-run").stdout)["request"]
+    assert body["max_run_hours"] == 6  # the course default: Compute stops it by itself
+    both = labctl("vm", "create", "t4", "--ttl", "7d", "--expires", "2099-01-01")
+    assert both.exit_code == 2 and "--expires and --ttl conflict" in both.stderr
+    # a day after the expiry, cleanup deletes it
+    vm = fake_compute.get_vm("t1", ZONE)
+    later = datetime.now(UTC) + timedelta(days=8)
+    plan = hygiene.plan(
+        hygiene.Inventory(vms=[vm]),
+        hygiene.Policy(),
+        hygiene.Options(),
+        now=later,
+        prices=load_prices(),
+    )
+    assert [(f.name, f.rule, f.action) for f in plan.findings] == [("t1", "expired", "delete")]

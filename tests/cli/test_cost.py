@@ -72,7 +72,7 @@ def test_table_groups_and_what_cleanup_would_save(labctl: Invoke, course: FakeCo
     kinds = [line.split()[0] for line in result.stdout.splitlines() if line.split()]
     assert {"address", "bucket", "disk", "instance", "snapshot", "total"} <= set(kinds)
     assert "labctl cleanup would save" in result.stderr
-    assert "1 resources without labctl's labels are not counted" in result.stderr
+    assert "1 resource(s) without labctl's labels not counted" in result.stderr
     assert "estimate, prices dated" in result.stderr
     everything = json.loads(labctl("cost", "--all", "--format", "json").stdout)
     assert "theirs" in {r["name"] for r in everything["resources"]}

@@ -474,11 +474,10 @@ def emit_costs(out: Output, report: CostReport) -> None:
     if not report.lines:
         return
     rows = [
-        (r.name, r.kind, r.where, r.owner or "-", r.state, _hourly(r.cost), r.cost.monthly(),
-         r.detail)
+        (r.name, r.kind, r.owner or "-", r.state, _hourly(r.cost), r.cost.monthly(), r.detail)
         for r in report.lines
     ]  # fmt: skip
-    columns = ("RESOURCE", "KIND", "WHERE", "OWNER", "STATE", "PER HOUR", "PER MONTH", "WHAT BILLS")
+    columns = ("RESOURCE", "KIND", "OWNER", "STATE", "PER HOUR", "PER MONTH", "WHAT BILLS")
     out.table(columns, rows)
     groups = [(g.name, g.count, _hourly(g.cost), g.cost.monthly()) for g in report.groups]
     groups.append(("total", len(report.lines), _hourly(report.total), report.total.monthly()))

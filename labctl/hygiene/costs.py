@@ -111,7 +111,7 @@ def _lines(inventory: Inventory, prices: PriceTable) -> Iterator[CostLine]:
         yield CostLine("instance", vm.name, vm.zone, vm.state.value, _vm_detail(vm, disks), cost,
                        vm.labels)  # fmt: skip
     for disk in unattached:
-        detail = f"{disk.size_gb} GB {disk.type}, no VM"
+        detail = f"{disk.size_gb} GB {disk.type.removeprefix('pd-')}, no VM"
         yield CostLine("disk", disk.name, disk.zone, "unattached", detail,
                        prices.disk_estimate(disk), disk.labels)  # fmt: skip
     for address in inventory.addresses:
@@ -134,9 +134,9 @@ def _lines(inventory: Inventory, prices: PriceTable) -> Iterator[CostLine]:
 def _vm_detail(vm: Vm, disks: list[Any]) -> str:
     parts = []
     if vm.state is not VmState.STOPPED:
-        gpu = f" + {vm.gpu.count}x {vm.gpu.type}" if vm.gpu else ""
+        gpu = f" + {vm.gpu.count}x {vm.gpu.type.removeprefix('nvidia-tesla-')}" if vm.gpu else ""
         parts.append(f"{vm.machine_type}{gpu} {vm.provisioning.value}")
         if vm.external_ip:
             parts.append("IP")
-    parts += [f"{d.size_gb} GB {d.type}" for d in disks]
+    parts += [f"{d.size_gb} GB {d.type.removeprefix('pd-')}" for d in disks]
     return ", ".join(parts) or "-"

@@ -97,6 +97,6 @@ def test_cost_on_the_emulator(
     assert result.exit_code == 0, result.stderr
     lines = {r["name"]: r for r in json.loads(result.stdout)["resources"]}
     assert lines["ana-gpu"]["state"] == "running"
-    assert "100 GB pd-balanced" in lines["ana-gpu"]["detail"]
+    assert "1x p100 spot, IP, 100 GB balanced" in lines["ana-gpu"]["detail"]
     assert lines["bo-cpu"]["cost_per_month_usd"] == pytest.approx(10.0)  # a stopped VM's disk
     assert lines["cloud-course-ana-bbbbbb"]["cost_per_hour_usd"] == 0.0  # empty

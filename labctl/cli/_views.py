@@ -370,7 +370,10 @@ def cleanup_document(
         "prices_date": plan.prices_date,
         "now": plan.now.isoformat(),
         "applied": applied,
-        "findings": [finding_record(f, results.get(f.key)) for f in plan.findings],
+        "findings": [
+            finding_record(f, results.get(f.key, "kept" if not f.acts else None))
+            for f in plan.findings
+        ],
         "monthly_saving_usd": saving.usd_per_month,
         "snapshots_monthly_cost_max_usd": plan.snapshot_cost_max.usd_per_month,
         "left_alone": {

@@ -304,6 +304,7 @@ def rest_setup(emu: Emulator) -> Api:
     return api
 
 
+NO_BUCKETS = ("--kind", "instance", "--kind", "disk", "--kind", "address", "--kind", "firewall")
 POLICY = hygiene.Policy(course_ends={"cloud-course": datetime(2026, 11, 30, tzinfo=UTC).date()})
 EDGES = {"below": -timedelta(minutes=1), "at": timedelta(0), "above": timedelta(minutes=1)}
 
@@ -446,20 +447,7 @@ def test_cleanup_end_to_end_on_the_emulator(emu: Emulator) -> None:
     emu.set_guest_attribute("labctl-demo", ZONE, "ana-gpu", "labctl/last-active", active)
     emu.set_faults({"operation_seconds": 0, "snapshot_failures": ["scratch"]})
 
-    result = gcp(
-        "cleanup",
-        "--yes",
-        "--format",
-        "json",
-        "--kind",
-        "instance",
-        "--kind",
-        "disk",
-        "--kind",
-        "address",
-        "--kind",
-        "firewall",
-    )
+    result = gcp("cleanup", "--yes", "--format", "json", *NO_BUCKETS)
     assert result.exit_code == 1, result.stderr
     records = {r["name"]: r for r in json.loads(result.stdout)["findings"]}
     assert {n: r["result"] for n, r in records.items()} == {
@@ -489,18 +477,7 @@ def test_cleanup_end_to_end_on_the_emulator(emu: Emulator) -> None:
     ]
     assert "kept" in {v.name for v in compute.list_vms()}  # labctl-keep: never touched
 
-    final = gcp(
-        "cleanup",
-        "--dry-run",
-        "--kind",
-        "instance",
-        "--kind",
-        "disk",
-        "--kind",
-        "address",
-        "--kind",
-        "firewall",
-    )
+    final = gcp("cleanup", "--dry-run", *NO_BUCKETS)
     assert "nothing to clean up" in final.stderr
 
 

@@ -482,8 +482,12 @@ def test_cleanup_end_to_end_on_the_emulator(emu: Emulator) -> None:
 
 
 def test_one_scan_is_six_lists_and_one_read_per_running_labctl_vm(
-    emu: Emulator, storage_emulator: StorageEmulator
+    emu: Emulator, storage_emulator: StorageEmulator, mocker: Any
 ) -> None:
+    from labctl.providers.gcp.storage import GcpStorage
+
+    bucket_lists = mocker.spy(GcpStorage, "list_buckets")
+    object_lists = mocker.spy(GcpStorage, "list_blobs")
     compute = provider()
     create(compute, spec("r1"), spec("r2"), spec("s1"), spec("theirs", labels={}))
     compute.wait(compute.stop_vm("s1", ZONE))
@@ -501,7 +505,8 @@ def test_one_scan_is_six_lists_and_one_read_per_running_labctl_vm(
         "global/snapshots",
         f"zones/{ZONE}/instances/r1/getGuestAttributes",
         f"zones/{ZONE}/instances/r2/getGuestAttributes",
-    ]  # and one bucket list on Cloud Storage
+    ]
+    assert (bucket_lists.call_count, object_lists.call_count) == (1, 0)  # no bucket finding
 
 
 def test_the_kind_choices_are_the_plans_kinds() -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ GPU_COUNTS = (1, 2, 4, 8)  # what N1 machines accept (a P100 VM takes 1, 2 or 4)
 SSH_KEY_DAYS = (1, 365)
 IDLE_MINUTES = (0, 10080)
 MAX_RUN_HOURS = (1, 24 * 120)  # maxRunDuration: up to 120 days
+CLEANUP_MAX = 100_000  # any cleanup threshold, in its own unit (minutes, hours or days)
 
 
 class _Strict(BaseModel):
@@ -79,6 +81,7 @@ class CourseConfig(_Strict):
     idle_shutdown_minutes: int = Field(60, ge=IDLE_MINUTES[0], le=IDLE_MINUTES[1])
     max_run_hours: int | None = Field(None, ge=MAX_RUN_HOURS[0], le=MAX_RUN_HOURS[1])
     ttl_days: int | None = Field(None, ge=1, le=365)
+    ends: date | None = None  # the last day; then cleanup --include-buckets deletes its buckets
     startup_script: str = ""
     ssh_key_days: int = Field(30, ge=SSH_KEY_DAYS[0], le=SSH_KEY_DAYS[1])
     gpu: GpuConfig = GpuConfig()
@@ -127,9 +130,22 @@ class GcpConfig(_Strict):
         return _project(value) if value else value
 
 
+class CleanupConfig(_Strict):
+    """What `labctl cleanup` looks for. Each threshold is reached at that age or more; 0 turns
+    that rule off."""
+
+    idle_minutes: int = Field(60, ge=0, le=CLEANUP_MAX)  # the on-VM agent's labctl/last-active
+    max_running_hours: int = Field(12, ge=0, le=CLEANUP_MAX)  # since the VM's last start
+    stopped_days: int = Field(7, ge=0, le=CLEANUP_MAX)  # stopped VMs still bill their disks
+    orphan_disk_days: int = Field(1, ge=0, le=CLEANUP_MAX)  # since detached (else created)
+    unused_address_hours: int = Field(24, ge=0, le=CLEANUP_MAX)  # reserved, not in use
+    snapshot_days: int = Field(30, ge=0, le=CLEANUP_MAX)  # snapshots labctl made
+
+
 class Settings(_Strict):
     gcp: GcpConfig = GcpConfig()
     course: CourseConfig
+    cleanup: CleanupConfig = CleanupConfig()
 
     @property
     def allowed_zones(self) -> list[str]:

@@ -106,6 +106,27 @@ def created_of(labels: Mapping[str, str]) -> datetime | None:
         return None
 
 
+# Firewall rules carry no labels: labctl marks the rules it creates with a name prefix and a
+# description, and finds them by both (a rule someone else named labctl-* is left alone).
+FIREWALL_PREFIX = PREFIX
+FIREWALL_DESCRIPTION = "Created by labctl"
+
+
+def firewall_description(course: str, purpose: str) -> str:
+    """The description of a rule labctl creates: 'Created by labctl for course ml: IAP SSH'."""
+    return f"{FIREWALL_DESCRIPTION} for course {label_value(course)}: {purpose}"
+
+
+def is_labctl_firewall(name: str, description: str) -> bool:
+    return name.startswith(FIREWALL_PREFIX) and description.startswith(FIREWALL_DESCRIPTION)
+
+
+def firewall_course(description: str) -> str | None:
+    """The course named in a labctl rule's description, or None."""
+    match = re.match(re.escape(FIREWALL_DESCRIPTION) + r" for course ([a-z0-9_-]+)", description)
+    return match.group(1) if match else None
+
+
 def is_managed(labels: Mapping[str, str]) -> bool:
     return labels.get(MANAGED) == "true"
 

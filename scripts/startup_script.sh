@@ -32,6 +32,7 @@
 #   labctl/status        installing | ready | error:<step>
 #   labctl/jupyter-port  8888
 #   labctl/jupyter-user  the account running JupyterLab
+#   labctl/last-active   the last activity the idle check saw (RFC 3339 UTC), at every check
 # The Jupyter token is never logged nor published; read it over SSH from /opt/labctl/jupyter-token.
 #
 # Environment overrides (production leaves them unset; the tests run this script unprivileged
@@ -441,8 +442,10 @@ idle_check_script() {
 # labctl idle check. Written by the labctl startup script; run every minute by
 # labctl-idle-check.timer (settings in idle-check.env, see labctl-idle-check.service).
 #
-# Stops the VM (`shutdown -h now`; a guest-initiated shutdown stops a Compute Engine VM) once
-# it has been idle for labctl-idle-minutes (metadata, read at every run; 0 = never):
+# Reports the last activity it knows as guest attribute labctl/last-active (RFC 3339, UTC) at
+# every run, for `labctl cleanup` (best effort: needs enable-guest-attributes=TRUE), and stops the
+# VM (`shutdown -h now`; a guest-initiated shutdown stops a Compute Engine VM) once it has been
+# idle for labctl-idle-minutes (metadata, read at every run; 0 = never stop, still report):
 #   - activity: a login session (`who`), a busy/starting Jupyter kernel, or a GPU busier than
 #     LABCTL_IDLE_GPU_BUSY_PERCENT; each resets the idle clock;
 #   - the idle time runs from the latest of: the last activity this check saw, the first check
@@ -464,8 +467,19 @@ log() {
   printf '%s labctl-idle: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
 }
 
+# report_active EPOCH: publish the last activity (one guest-attribute write per run, well
+# inside the metadata server's limit of about 10 a minute).
+report_active() {
+  local when
+  when=$(date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ)
+  curl -fs --connect-timeout 3 --max-time 5 -X PUT --data "$when" -H 'Metadata-Flavor: Google' \
+    "$METADATA_URL/instance/guest-attributes/labctl/last-active" >/dev/null 2>&1 ||
+    log "WARNING: could not write guest attribute labctl/last-active"
+}
+
 mark_active() {
   printf '%s\n' "$NOW" >"$STAMP"
+  report_active "$NOW"
   log "$1; not idle"
   exit 0
 }
@@ -489,10 +503,6 @@ if [[ ! $minutes =~ ^[0-9]+$ ]]; then
   minutes=$DEFAULT_MINUTES
 fi
 minutes=$((10#$minutes))
-if ((minutes == 0)); then
-  log "idle shutdown disabled (labctl-idle-minutes=0)"
-  exit 0
-fi
 
 mkdir -p "$STATE_DIR"
 last=""
@@ -535,7 +545,12 @@ else
   log "Jupyter API not reachable; judging by login sessions only"
 fi
 
+report_active "$last"
 idle=$((NOW - last))
+if ((minutes == 0)); then
+  log "idle for $((idle / 60)) min; idle shutdown disabled (labctl-idle-minutes=0)"
+  exit 0
+fi
 if ((idle >= minutes * 60)); then
   log "idle for $((idle / 60)) min (limit $minutes min): shutting down"
   shutdown -h now

@@ -40,6 +40,9 @@ sys.stderr.write("\\nHEAVY=" + json.dumps(heavy) + "\\n")
         ["bucket", "--help"],
         ["bucket", "create", "Bad_Name"],
         ["bucket", "ls", "nope"],
+        ["cleanup", "--help"],
+        ["cleanup", "--older-than", "soon"],
+        ["cost", "--help"],
     ],
 )
 def test_no_cloud_library_is_imported(args: list[str]) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # Libraries whose own log lines repeat labctl's one-line errors (paramiko logs a traceback
 # for every failed SSH attempt): silent below -vv.
-THIRD_PARTY_LOGGERS = ("google", "urllib3", "paramiko", "gcp_storage_emulator", "requests")
+THIRD_PARTY_LOGGERS = ("google", "urllib3", "paramiko", "requests")
 
 
 @dataclass

@@ -28,8 +28,17 @@ LIST = {
     "snapshot": "labctl cleanup --all --dry-run",
     "address": "labctl cleanup --all --dry-run",
     "object": "labctl bucket ls gs://{zone}",
+    "cleanup": "rerun labctl cleanup --dry-run to see what is left",
 }
-PAST = {"create": "created", "stop": "stopped", "start": "started", "delete": "deleted"}
+PAST = {
+    "create": "created",
+    "stop": "stopped",
+    "start": "started",
+    "delete": "deleted",
+    "release": "released",
+    "snapshot": "snapshotted",
+    "clean up": "cleaned up",
+}
 
 
 def render(exc: e.LabctlError) -> tuple[str, str | None, int]:

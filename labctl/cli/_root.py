@@ -39,6 +39,14 @@ NOUNS: dict[str, tuple[tuple[str, ...], str]] = {
         "Forward local ports to a VM over SSH: its Jupyter, TensorBoard, anything.",
     ),
     "ssh-key": (("labctl.cli.ssh_key",), "Manage the SSH key labctl logs in to VMs with."),
+    "cleanup": (
+        ("labctl.cli.cleanup",),
+        "Find what labctl made that keeps billing; show the plan, then clean it up.",
+    ),
+    "cost": (
+        ("labctl.cli.cost",),
+        "What exists now and what it costs per hour and month, by course, owner or kind.",
+    ),
     "emulator": (
         ("labctl.cli.emulator",),
         "Run a local Compute Engine + Cloud Storage emulator.",

@@ -644,6 +644,53 @@ def test_idle_jupyter_unreachable_falls_back_to_clock(idle: IdleCheck) -> None:
     assert idle.shutdowns() == [["-h", "now"]]
 
 
+def last_active_reports(idle: IdleCheck) -> list[str]:
+    prefix = "labctl/last-active="
+    return [a.removeprefix(prefix) for a in idle.box.guest_attributes() if a.startswith(prefix)]
+
+
+def test_idle_check_reports_last_activity_for_cleanup(idle: IdleCheck) -> None:
+    idle.last_active(timedelta(hours=5))
+    idle.kernels(("idle", timedelta(hours=4)), ("idle", timedelta(minutes=10)))
+    assert_ok(idle.run())
+    # the newest kernel activity, in RFC 3339 UTC: what `labctl cleanup` reads
+    assert last_active_reports(idle) == [iso(NOW - timedelta(minutes=10)).split(".")[0] + "Z"]
+
+
+def test_idle_check_reports_now_when_active(idle: IdleCheck) -> None:
+    idle.last_active(timedelta(hours=3))
+    idle.kernels(("busy", timedelta(hours=2)))
+    assert_ok(idle.run())
+    assert last_active_reports(idle) == ["2025-03-01T12:00:00Z"]
+
+
+def test_idle_check_reports_before_shutting_down(idle: IdleCheck) -> None:
+    idle.last_active(timedelta(minutes=90))
+    idle.kernels(("idle", timedelta(minutes=75)))
+    assert_ok(idle.run())
+    assert last_active_reports(idle) == ["2025-03-01T10:45:00Z"]
+    assert idle.shutdowns() == [["-h", "now"]]
+
+
+def test_idle_check_reports_even_with_shutdown_disabled(idle: IdleCheck) -> None:
+    idle.last_active(timedelta(days=3))
+    idle.kernels(("idle", timedelta(days=3)))
+    proc = idle.run(LABCTL_IDLE_MINUTES_DEFAULT="0")
+    assert_ok(proc)
+    assert last_active_reports(idle) == ["2025-02-26T12:00:00Z"]
+    assert idle.shutdowns() == [] and "disabled" in proc.stdout
+
+
+def test_idle_check_without_guest_attributes_still_works(idle: IdleCheck) -> None:
+    (idle.box.stubs / "guest-attributes-disabled").touch()
+    idle.last_active(timedelta(minutes=61))
+    idle.kernels(("idle", timedelta(minutes=61)))
+    proc = idle.run()
+    assert_ok(proc)
+    assert "could not write guest attribute labctl/last-active" in proc.stdout
+    assert idle.shutdowns() == [["-h", "now"]]
+
+
 def test_idle_wrong_token_is_not_trusted(idle: IdleCheck) -> None:
     idle.last_active(timedelta(minutes=10))
     idle.kernels(("idle", timedelta(minutes=1)))

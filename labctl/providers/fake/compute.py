@@ -187,6 +187,10 @@ class FakeCompute(FakeResources):
                 self._find(name, zone)
                 del self._vms[(zone, name)]
                 self._disks.pop((zone, name), None)  # boot disks are created with autoDelete
+                for key, disk in list(self._disks.items()):  # other disks stay, detached
+                    if name in disk.users and disk.zone == zone:
+                        users = tuple(u for u in disk.users if u != name)
+                        self._disks[key] = replace(disk, users=users, last_detached=self.clock())
                 return self._operation(zone, f"instances/{name}")
 
         return self._call("instances.delete", delete)

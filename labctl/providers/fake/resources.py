@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from labctl import catalog
-from labctl.errors import InvalidInput, NotFound, PreconditionFailed
+from labctl.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, TransientError
 from labctl.models import (
     Address,
     Disk,
@@ -56,6 +56,10 @@ class FakeResources:
         self.failing_snapshots: set[str] = set()  # disk names whose snapshot fails
 
     # -- test helpers ---------------------------------------------------------------------------
+
+    def add_vm(self, vm: Vm) -> None:
+        """A VM as it is (state, timestamps, tags), with no operation: for tests of what exists."""
+        self._vms[(vm.zone, vm.name)] = vm
 
     def add_disk(self, disk: Disk) -> None:
         self._disks[(disk.zone, disk.name)] = disk
@@ -107,15 +111,19 @@ class FakeResources:
                 if source is None:
                     raise NotFound(f"disk {disk} not found in {zone}", kind="disk", name=disk)
                 operation = self._operation(zone, f"disks/{disk}")
-                if disk in self.failing_snapshots:
-                    self._failed[operation.name] = InvalidInput(f"snapshot of {disk} failed")
-                    return operation
+                if name in self._snapshots:
+                    raise AlreadyExists(
+                        f"snapshot {name} already exists", kind="snapshot", name=name
+                    )
+                fails = disk in self.failing_snapshots
+                if fails:  # as on Compute: the operation ends in an error, the snapshot FAILED
+                    self._failed[operation.name] = TransientError(f"snapshot of {disk} failed")
                 self._snapshots[name] = Snapshot(
                     name,
                     disk,
                     source.size_gb,
-                    source.size_gb * 2**30 // 4,
-                    "READY",
+                    0 if fails else source.size_gb * 2**30 // 4,
+                    "FAILED" if fails else "READY",
                     dict(labels),
                     self.clock(),
                 )

@@ -43,13 +43,21 @@ NOUNS: dict[str, tuple[tuple[str, ...], str]] = {
         ("labctl.cli.emulator",),
         "Run a local Compute Engine + Cloud Storage emulator.",
     ),
+    "doctor": (("labctl.cli.doctor",), "Check that this machine and the project are ready."),
+    "init": (("labctl.cli.init",), "Set up labctl: project, course, zone, idle minutes, SSH key."),
+    "config": (
+        ("labctl.cli.config",),
+        "Show the effective configuration and where each value comes from.",
+    ),
 }
 
 
 def load_noun(name: str) -> Any:
-    """The click group for one noun, built from its Typer sub-app."""
+    """The click group for one noun, built from its Typer sub-app, with labctl's help."""
+    from labctl.cli._help import adopt
+
     modules = [importlib.import_module(module) for module in NOUNS[name][0]]
-    group = typer.main.get_command(modules[0].app)
+    group = adopt(typer.main.get_command(modules[0].app))
     group.name = name
     return group
 

@@ -25,7 +25,12 @@ _KILL_WAIT_SECONDS = 2.0  # after SIGKILL: the kernel needs a moment to reap
 
 
 class EmulatorRunning(RuntimeError):
-    """Another emulator is already recorded in the run file and alive."""
+    """Another emulator is already recorded in the run file and alive (`pid`, `compute_url`)."""
+
+    def __init__(self, message: str, *, pid: int | None = None, compute_url: str = "") -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.compute_url = compute_url
 
 
 def run_file_path() -> Path:
@@ -56,8 +61,9 @@ def write_run_file(emu: Emulator, project: str, path: Path | None = None) -> Pat
     status = emulator_status(path)
     if status is not None and status["pid"] != os.getpid() and not status["stale"]:
         raise EmulatorRunning(
-            f"an emulator is already running (pid {status['pid']}, {status['compute_url']}); "
-            "stop it first (labctl emulator stop)"
+            f"an emulator is already running (pid {status['pid']}, {status['compute_url']})",
+            pid=status["pid"],
+            compute_url=str(status.get("compute_url") or ""),
         )
     started = time.time()
     info = {

@@ -443,3 +443,19 @@ def _where(exc: ValidationError, layers: list[Layer]) -> str | None:
                 return f"set by environment ({layer.names.get(dotted, 'LABCTL_*')})"
             return f"set by {layer.source}"
     return None
+
+
+def resolved_project(settings: list[Setting]) -> Setting | None:
+    """The project commands will use when gcp.project is empty (GOOGLE_CLOUD_PROJECT, gcloud's
+    configuration ...; the credentials' own project is known only once they are loaded), as a
+    Setting whose `origin` names where it came from; None when nothing names one."""
+    configured = next((s for s in settings if s.key == "gcp.project"), None)
+    if configured is not None and configured.value:
+        return Setting("gcp.project", configured.value, "labctl config", configured.origin)
+    from labctl.providers.gcp.auth import project_source  # environment and files only
+
+    try:
+        found = project_source(None, None, ask_gcloud=False)
+    except InvalidInput:
+        return None
+    return Setting("gcp.project", found[0], "fallback", found[1]) if found else None

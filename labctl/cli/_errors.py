@@ -208,10 +208,9 @@ DOCTOR_FIXES: dict[str, str] = {
 }
 
 
-def doctor_fix(
-    problem: str | None, facts: dict[str, Any], error: e.LabctlError | None
-) -> str | None:
-    """The command that fixes what a doctor check found, or None when it is fine."""
+def doctor_fix(check: Any) -> str | None:
+    """The command that fixes what a doctor check (labctl.doctor.Check) found."""
+    problem, facts, error = check.problem, dict(check.facts), check.error
     if problem == "quota":
         where = f" in {facts['region']}" if facts.get("region") else ""
         return f"request {facts['metric']} >= {facts['needed']}{where} at {QUOTA_URL}"

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from labctl.transfers import Transfer
 
 VM_COLUMNS = ("NAME", "ZONE", "STATUS", "OWNER", "MACHINE", "GPU", "MODEL", "EXTERNAL IP", "AGE")
+# Left out, in this order, when a terminal is too narrow for the whole table.
+VM_OPTIONAL_COLUMNS = ("MACHINE", "MODEL", "AGE", "OWNER")
 
 
 def age(created: datetime | None, now: datetime | None = None) -> str:
@@ -92,7 +94,8 @@ def emit_vms(out: Output, vms: Sequence[Vm]) -> None:
     if not vms:
         return
     now = datetime.now(UTC)
-    out.table((*VM_COLUMNS, "COST"), [vm_row(vm, prices, now) for vm in vms])
+    rows = [vm_row(vm, prices, now) for vm in vms]
+    out.table((*VM_COLUMNS, "COST"), rows, optional=VM_OPTIONAL_COLUMNS)
     out.info(f"COST: estimated per hour from prices dated {prices.date} (~ approximate)")
 
 
@@ -347,9 +350,9 @@ def setting_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        return ",".join(map(str, value)) or "-"
+        return ", ".join(map(str, value)) or "-"
     if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items()) or "-"
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
     return "-" if value in (None, "") else str(value)
 
 

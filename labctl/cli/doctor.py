@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -54,32 +54,42 @@ def doctor(
 
 
 def run(app: AppContext, *, class_file: Path | None = None) -> bool:
-    """Run every check, print them, end with a summary; True if any failed."""
+    """Run every check and print them with a summary; True if any failed."""
+    records, failed = check(app, class_file=class_file)
+    views.emit_doctor(app.out, records)
+    finish(app, records, class_file)
+    return failed
+
+
+def check(app: AppContext, *, class_file: Path | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Every check as a record (check, status, detail, fix), and whether any failed."""
     from labctl import doctor
     from labctl.config import config_dir
     from labctl.ssh.keys import default_key_path
 
-    vms = doctor.roster_size(class_file) if class_file else 1
     checker = doctor.Doctor(
         settings=app.settings,
         compute_factory=lambda: app.compute,
         storage_factory=lambda: app.storage,
         key_path=default_key_path(config_dir()),
-        vms=vms,
+        vms=doctor.roster_size(class_file) if class_file else 1,
         project_flag=app.project,
     )
     with app.out.spinner("Checking..."):
         checks = checker.run()
     records = [
-        views.doctor_record(c, doctor_fix(c.problem, dict(c.facts), c.error))
-        if c.status is not doctor.Status.OK
-        else views.doctor_record(c, None)
+        views.doctor_record(c, None if c.status is doctor.Status.OK else doctor_fix(c))
         for c in checks
     ]
-    views.emit_doctor(app.out, records)
-    counts = doctor.summary(checks)
-    scope = f" for {vms} VMs ({class_file})" if class_file else ""
-    app.out.info(", ".join(f"{n} {status.value}" for status, n in counts.items() if n) + scope)
-    if counts[doctor.Status.FAIL] == 0:
+    return records, any(c.status is doctor.Status.FAIL for c in checks)
+
+
+def finish(app: AppContext, records: list[dict[str, Any]], class_file: Path | None) -> None:
+    """The summary line on stderr ("12 OK, 1 FAIL for 30 VMs") and the next command."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    scope = f" for {class_file}" if class_file else ""
+    app.out.info(", ".join(f"{n} {status}" for status, n in counts.items()) + scope)
+    if "FAIL" not in counts:
         app.out.next_step("labctl vm create NAME")
-    return counts[doctor.Status.FAIL] > 0

@@ -459,3 +459,39 @@ def resolved_project(settings: list[Setting]) -> Setting | None:
     except InvalidInput:
         return None
     return Setting("gcp.project", found[0], "fallback", found[1]) if found else None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What `labctl init` offers for one answer, and why ("gcloud config", "course default")."""
+
+    value: Any
+    why: str
+
+
+def init_proposals(settings: Settings) -> dict[str, Proposal | None]:
+    """Answers for `labctl init` from what this machine already has: gcloud's project and zone,
+    the quota project of Application Default Credentials, else the effective settings."""
+    from labctl.providers.gcp.auth import adc_quota_project, gcloud_zone, project_source
+
+    course = settings.course
+    project: Proposal | None = None
+    if settings.gcp.project:
+        project = Proposal(settings.gcp.project, "labctl config")
+    else:
+        try:
+            found = project_source(None, None, ask_gcloud=False)
+        except InvalidInput:
+            found = None
+        adc = adc_quota_project()
+        if found:
+            project = Proposal(found[0], found[1])
+        elif adc:
+            project = Proposal(adc, "application default credentials")
+    zone = gcloud_zone()
+    return {
+        "project": project,
+        "course": Proposal(course.name, "current"),
+        "zone": Proposal(zone, "gcloud config") if zone else Proposal(course.zone, "current"),
+        "idle_minutes": Proposal(course.idle_shutdown_minutes, "current"),
+    }

@@ -52,6 +52,23 @@ def explicit_credentials_available() -> bool:
     return (gcloud_config_dir() / "application_default_credentials.json").is_file()
 
 
+def adc_quota_project() -> str | None:
+    """The quota project recorded in gcloud's Application Default Credentials file, if any."""
+    import json
+
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or str(
+        gcloud_config_dir() / "application_default_credentials.json"
+    )
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = (
+        data.get("quota_project_id") or data.get("project_id") if isinstance(data, dict) else None
+    )
+    return str(value) if value else None
+
+
 def might_be_on_gce() -> bool:
     """Whether a metadata server may answer: one is configured, or the BIOS says Google.
 

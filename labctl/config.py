@@ -451,7 +451,7 @@ def resolved_project(settings: list[Setting]) -> Setting | None:
     Setting whose `origin` names where it came from; None when nothing names one."""
     configured = next((s for s in settings if s.key == "gcp.project"), None)
     if configured is not None and configured.value:
-        return Setting("gcp.project", configured.value, "labctl config", configured.origin)
+        return Setting("gcp.project", configured.value, "labctl settings", configured.origin)
     from labctl.providers.gcp.auth import project_source  # environment and files only
 
     try:
@@ -477,7 +477,7 @@ def init_proposals(settings: Settings) -> dict[str, Proposal | None]:
     course = settings.course
     project: Proposal | None = None
     if settings.gcp.project:
-        project = Proposal(settings.gcp.project, "labctl config")
+        project = Proposal(settings.gcp.project, "labctl settings")
     else:
         try:
             found = project_source(None, None, ask_gcloud=False)

@@ -10,7 +10,8 @@ and shows "[default: course.zone]" as written. Here:
 - a help text's "[default: course.zone]" becomes "[default: us-central1-c, course.zone]":
   the effective value from the configuration (flags aside), and the setting that changes it;
 - a group lists each command's whole first sentence, wrapped, never cut;
-- ranges ("0<=x<=65535") are left out: the error for a bad value states them.
+- ranges ("0<=x<=65535") are left out: the error for a bad value states them;
+- text wraps at spaces only, never inside a value ("cloud-" / "course", click's default).
 
 `adopt` gives a Typer-built command tree these classes (the root group does it for every noun
 it loads), so no noun module has to remember to.
@@ -19,17 +20,120 @@ it loads), so no noun module has to remember to.
 from __future__ import annotations
 
 import re
+import shutil
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from typer.core import TyperCommand, TyperGroup
 
 # "[default: course.gpu.type]": a default that is a setting of the configuration.
 SETTING_DEFAULT_RE = re.compile(r"\[default: ((?:course|gcp)\.[a-z_.]+)\]")
-# Value names by click type name, for options declared without a metavar.
-TYPE_VALUES = {"integer": "N", "float": "N", "integer range": "N", "float range": "N"}
+
+
+class HelpWriter:
+    """click's HelpFormatter, as the help methods use it, wrapping only at spaces."""
+
+    def __init__(self, width: int | None = None, max_width: int | None = None) -> None:
+        columns = shutil.get_terminal_size().columns
+        self.width = width or max(min(columns, max_width or 80) - 2, 50)
+        self.current_indent = 0
+        self.buffer: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.buffer.append(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.buffer)
+
+    def indent(self) -> None:
+        self.current_indent += 2
+
+    def dedent(self) -> None:
+        self.current_indent -= 2
+
+    @contextmanager
+    def indentation(self) -> Iterator[None]:
+        self.indent()
+        try:
+            yield
+        finally:
+            self.dedent()
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        self.write_paragraph()
+        self.write_heading(name)
+        with self.indentation():
+            yield
+
+    def write_heading(self, heading: str) -> None:
+        self.write(f"{'':>{self.current_indent}}{heading}:\n")
+
+    def write_paragraph(self) -> None:
+        if self.buffer:
+            self.write("\n")
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        head = f"{prefix if prefix is not None else 'Usage: '}{prog} "
+        self.write(wrap(args, self.width, head, " " * len(head)) + "\n")
+
+    def write_text(self, text: str) -> None:
+        indent = " " * self.current_indent
+        self.write(wrap(text, self.width, indent, indent) + "\n")
+
+    def write_dl(
+        self, rows: Sequence[tuple[str, str]], col_max: int = 30, col_spacing: int = 2
+    ) -> None:
+        rows = list(rows)
+        first = min(max((len(r[0]) for r in rows), default=0), col_max) + col_spacing
+        indent = " " * self.current_indent
+        text_width = max(self.width - first - self.current_indent, 20)
+        for term, text in rows:
+            self.write(f"{indent}{term}")
+            lines = wrap(text, text_width).splitlines() if text else []
+            if not lines:
+                self.write("\n")
+                continue
+            if len(term) + col_spacing <= first:
+                self.write(" " * (first - len(term)) + lines[0] + "\n")
+            else:
+                self.write("\n" + indent + " " * first + lines[0] + "\n")
+            for line in lines[1:]:
+                self.write(indent + " " * first + line + "\n")
+
+
+def wrap(text: str, width: int, first: str = "", rest: str = "") -> str:
+    """Paragraphs (blank-line separated) filled to `width`, broken at spaces only."""
+    # "[default: X]" stays on one line: its space becomes a NUL until the text is filled.
+    text = text.replace("[default: ", "[default:\0")
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
+    filled = "\n\n".join(
+        textwrap.fill(
+            p,
+            width,
+            initial_indent=first,
+            subsequent_indent=rest if i == 0 else first,
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+        for i, p in enumerate(paragraphs)
+    )
+    return filled.replace("\0", " ")
+
+
+def get_help(command: Any, ctx: Any) -> str:
+    """What `--help` prints, through HelpWriter."""
+    writer = HelpWriter(width=ctx.terminal_width, max_width=ctx.max_content_width)
+    command.format_help(ctx, writer)
+    return writer.getvalue().rstrip("\n")
 
 
 class LabctlCommand(TyperCommand):
+    def get_help(self, ctx: Any) -> str:
+        return get_help(self, ctx)
+
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [argument_metavar(p) for p in self.get_params(ctx) if is_argument(p)]
         return [self.options_metavar or "", *pieces]
@@ -51,6 +155,9 @@ class LabctlCommand(TyperCommand):
 
 
 class LabctlGroup(TyperGroup):
+    def get_help(self, ctx: Any) -> str:
+        return get_help(self, ctx)
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []
         for name in self.list_commands(ctx):
@@ -107,17 +214,22 @@ def option_names(param: Any) -> str:
 
 
 def option_value(param: Any) -> str:
+    """The metavar; else the choices ("table|json"); else FILE/DIR for paths, N for numbers;
+    else the option's own name (--ssh-port PORT, --user USER)."""
     if param.metavar:
         return str(param.metavar)
-    choices = getattr(param.type, "choices", None)
+    kind = getattr(param, "type_descriptor", None)  # typer >= 0.29 describes types here
+    choices = getattr(kind, "choices", None) or getattr(
+        getattr(param, "type", None), "choices", None
+    )
     if choices:
         return "|".join(str(getattr(c, "value", c)) for c in choices)
-    type_name = str(getattr(param.type, "name", ""))
-    if type_name in ("path", "file", "filename"):
-        return "DIR" if getattr(param.type, "file_okay", True) is False else "FILE"
-    if type_name in TYPE_VALUES and not param.name.endswith(("port", "seconds")):
-        return TYPE_VALUES[type_name]
-    return str(param.name or "value").upper().rsplit("_", 1)[-1]
+    own = str(param.name or "value").upper().rsplit("_", 1)[-1]
+    if kind is not None and kind.is_path:
+        info = kind.parameter_info
+        return "DIR" if info.dir_okay and not info.file_okay else "FILE"
+    number = kind is not None and kind.annotation in (int, float)
+    return "N" if number and own not in ("PORT", "SECONDS", "MINUTES", "HOURS", "DAYS") else own
 
 
 def _help_text(param: Any, values: dict[str, Any] | None) -> str:

@@ -47,7 +47,7 @@ NOUNS: dict[str, tuple[tuple[str, ...], str]] = {
     "init": (("labctl.cli.init",), "Set up labctl: project, course, zone, idle minutes, SSH key."),
     "config": (
         ("labctl.cli.config",),
-        "Show the effective configuration and where each value comes from.",
+        "Show the effective settings and where each comes from.",
     ),
 }
 
@@ -70,6 +70,11 @@ class RootGroup(TyperGroup):
         if cmd_name in NOUNS and cmd_name not in self.commands:
             self.commands[cmd_name] = load_noun(cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def get_help(self, ctx: Any) -> str:
+        from labctl.cli._help import get_help
+
+        return get_help(self, ctx)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         with formatter.section("Commands"):

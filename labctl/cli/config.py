@@ -45,6 +45,6 @@ def show(
         app.out.warn("no project set: commands that reach Google Cloud will ask for one")
         app.out.next_step("labctl init")
         return
-    if found.source != "labctl config":
+    if found.source != "labctl settings":
         app.out.info(f"gcp.project is empty: commands will use {found.value} ({found.origin})")
     app.out.next_step("labctl doctor")

@@ -40,9 +40,11 @@ def _opt(*decls: str, metavar: str | None = None, help: str) -> Any:
     return typer.Option(*decls, metavar=metavar, help=help, show_default=False)
 
 
-PortOpt = Annotated[int, _opt(metavar="PORT", help="Compute Engine port on 127.0.0.1, 0 any free.")]
+PortOpt = Annotated[
+    int, typer.Option(metavar="PORT", help="Compute Engine port on 127.0.0.1, 0 any free.")
+]
 StoragePortOpt = Annotated[
-    int, _opt(metavar="PORT", help="Cloud Storage port on 127.0.0.1, 0 any free.")
+    int, typer.Option(metavar="PORT", help="Cloud Storage port on 127.0.0.1, 0 any free.")
 ]
 EnvPortOpt = Annotated[
     int | None,
@@ -53,7 +55,7 @@ EnvStoragePortOpt = Annotated[
     _opt("--storage-port", metavar="PORT", help="Its Cloud Storage port [default: as it runs]."),
 ]
 EmulatorProjectOpt = Annotated[
-    str, _opt("--project", metavar="PROJECT", help="The project id the exports name.")
+    str, typer.Option("--project", metavar="PROJECT", help="The project id the exports name.")
 ]
 EnvProjectOpt = Annotated[
     str | None,

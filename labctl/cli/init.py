@@ -10,7 +10,7 @@ import typer
 from labctl.cli import _views as views
 from labctl.cli import doctor as doctor_cli
 from labctl.cli._app import use
-from labctl.cli._options import FormatOpt, QuietOpt, VerboseOpt, YesOpt
+from labctl.cli._options import FormatOpt, QuietOpt, VerboseOpt
 from labctl.cli._output import Format
 from labctl.errors import InvalidInput
 
@@ -59,6 +59,10 @@ LocalOpt = Annotated[
         help="Write ./labctl.toml (a course folder's file) instead of your user config.",
     ),
 ]
+InitYesOpt = Annotated[
+    bool,
+    typer.Option("--yes", "-y", show_default=False, help="Ask nothing: take what is proposed."),
+]
 QUESTIONS = {
     "project": "Google Cloud project id",
     "course": "Course name",
@@ -75,7 +79,7 @@ def init(
     zone: InitZoneOpt = None,
     idle_minutes: IdleOpt = None,
     local: LocalOpt = False,
-    yes: YesOpt = False,
+    yes: InitYesOpt = False,
     fmt: FormatOpt = Format.table,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,

@@ -160,7 +160,7 @@ def emulator_status(path: Path | None = None, timeout: float = 1.0) -> dict[str,
     if not alive:
         problem = f"process {pid} is not running (stale run file)"
     elif not ours:
-        problem = f"process {pid} is not a labctl emulator (stale run file)"
+        problem = f"process {pid} is not labctl's emulator (stale run file)"
     elif not compute:
         problem = f"compute port {info.get('compute_port')} does not answer"
     elif storage is False:
@@ -201,7 +201,7 @@ def stop_emulator(timeout: float = 10.0, path: Path | None = None) -> bool:
     verdict = is_emulator_process(pid, info)
     if verdict is None:
         raise PermissionError(
-            f"could not confirm that process {pid} is a labctl emulator; not signalled"
+            f"could not confirm that process {pid} is labctl's emulator; not signalled"
         )
     if not verdict:  # the pid now belongs to something else: the emulator is long gone
         remove_run_file(path, pid)

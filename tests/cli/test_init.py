@@ -53,7 +53,7 @@ def test_flags_and_yes_write_the_user_config_make_the_key_and_run_doctor(
     assert data["config_file"] == str(user_config_file())
     assert data["ssh_key"]["fingerprint"].startswith("SHA256:")
     checks = {r["check"]: r for r in data["doctor"]}
-    assert checks["project"]["detail"] == "labctl-demo (from labctl config)"
+    assert checks["project"]["detail"] == "labctl-demo (from labctl settings)"
     assert checks["gpu-region-quota"]["detail"].startswith(
         "PREEMPTIBLE_NVIDIA_P100_GPUS in us-east1"
     )

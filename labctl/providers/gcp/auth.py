@@ -140,14 +140,14 @@ def project_source(
 ) -> tuple[str, str] | None:
     """(project, where it came from) in resolve_project's order, or None.
 
-    The source reads "--project", "LABCTL_PROJECT", "labctl config", "GOOGLE_CLOUD_PROJECT",
+    The source reads "--project", "LABCTL_PROJECT", "labctl settings", "GOOGLE_CLOUD_PROJECT",
     "GCLOUD_PROJECT", "credentials", "CLOUDSDK_CORE_PROJECT", "gcloud config" or
     "gcloud config get-value"; `ask_gcloud=False` skips running gcloud (slow).
     """
     candidates = (
         (flag, "--project"),
         (os.environ.get("LABCTL_PROJECT"), "LABCTL_PROJECT"),
-        (config_value, "labctl config"),
+        (config_value, "labctl settings"),
         (os.environ.get("GOOGLE_CLOUD_PROJECT"), "GOOGLE_CLOUD_PROJECT"),
         (os.environ.get("GCLOUD_PROJECT"), "GCLOUD_PROJECT"),
         (auth_project, "credentials"),

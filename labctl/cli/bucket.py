@@ -58,7 +58,7 @@ CreateNameArg = Annotated[
 ]
 PrefixOpt = Annotated[
     str | None,
-    _opt(metavar="TEXT", help="Readable start of a derived name [default: COURSE-OWNER]."),
+    _opt(metavar="PREFIX", help="Readable start of a derived name [default: COURSE-OWNER]."),
 ]
 LocationOpt = Annotated[
     str | None,

@@ -244,12 +244,12 @@ def stopped_by(compute: ComputeProvider, vm: Vm) -> str | None:
     since = vm.last_started or vm.created
     if vm.provisioning is not Provisioning.STANDARD:
         preempted = compute.preemptions(vm.name, vm.zone)
-        if any(since is None or when >= since for when in preempted):
+        if any(since is None or when > since for when in preempted):
             return "preempted"
     reported = compute.get_guest_attributes(vm.name, vm.zone, "labctl/")
     reason = reported.get(STOPPED_BY)
     at = _timestamp(reported.get(STOPPED_AT))
-    if reason and at is not None and (since is None or at >= since):
+    if reason and at is not None and (since is None or at > since):
         return reason
     return None
 

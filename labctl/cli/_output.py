@@ -101,10 +101,7 @@ class Output:
         needed = _table_width(columns, cells, shown, longest_word=True)
         self.stdout.print(table, width=max(width, needed))
         if hidden:
-            self.info(
-                f"not shown at {width} columns: {', '.join(hidden)} "
-                "(a wider terminal or --format json shows them)"
-            )
+            self.info(f"hidden at {width} columns: {', '.join(hidden)} (--format json has them)")
 
     def json(self, data: Any) -> None:
         # Plain write, not rich: JSON must reach jq byte for byte.

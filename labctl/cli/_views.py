@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 VM_COLUMNS = ("NAME", "ZONE", "STATUS", "OWNER", "MACHINE", "GPU", "MODEL", "EXTERNAL IP", "AGE")
 # Left out, in this order, when a terminal is too narrow for the whole table.
-VM_OPTIONAL_COLUMNS = ("MACHINE", "MODEL", "AGE", "OWNER")
+VM_OPTIONAL_COLUMNS = ("MACHINE", "MODEL", "AGE", "EXTERNAL IP", "OWNER")
 
 
 def age(created: datetime | None, now: datetime | None = None) -> str:
@@ -321,19 +321,30 @@ def doctor_record(check: Any, fix: str | None) -> dict[str, Any]:
 
 
 def emit_doctor(out: Output, records: Sequence[dict[str, Any]]) -> None:
-    """One line per check ("OK    credentials  ..."), its fix on the line below; or a JSON list."""
+    """One entry per check ("OK    credentials  ..."), its fix below it, wrapped at spaces
+    under the detail column; or a JSON list."""
     if out.fmt is Format.json:
         out.json(list(records))
         return
+    import textwrap
+
     from labctl.cli._output import escape
 
-    width = max(len(r["check"]) for r in records) if records else 0
+    width = max((len(r["check"]) for r in records), default=0)
+    indent = " " * (4 + 2 + width + 2)
+    room = max(out.stdout.width - len(indent), 30)
     for r in records:
         style = STATUS_STYLE.get(r["status"], "")
         status = f"[{style}]{r['status']:<4}[/{style}]" if style else f"{r['status']:<4}"
-        out.stdout.print(f"{status}  {escape(r['check']):<{width}}  {escape(r['detail'])}")
+        lines = textwrap.wrap(r["detail"], room, break_on_hyphens=False, break_long_words=False)
         if r["fix"]:
-            out.stdout.print(f"{'':<4}  {'':<{width}}  fix: {escape(r['fix'])}")
+            lines += textwrap.wrap(
+                "fix: " + r["fix"], room, break_on_hyphens=False, break_long_words=False
+            )
+        first, *rest = [escape(line) for line in lines] or [""]
+        out.stdout.print(f"{status}  {escape(r['check']):<{width}}  {first}")
+        for line in rest:
+            out.stdout.print(indent + line)
 
 
 def setting_record(setting: Any) -> dict[str, Any]:

@@ -178,12 +178,18 @@ def status(
     if app.out.fmt is Format.json:
         app.out.json(record)
     elif info is not None:
-        rows = [(k, "-" if v in (None, "") else v) for k, v in record.items()]
+        rows = [(k, _text(v)) for k, v in record.items()]
         app.out.table(("FIELD", "VALUE"), rows)
     if not record["running"]:
         app.out.error(record["problem"] or "no emulator is running", START_HINT)
         raise typer.Exit(1)
     app.out.next_step('eval "$(labctl emulator env)"', "labctl emulator stop")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "-" if value in (None, "") else str(value)
 
 
 def _status_record(info: dict[str, Any] | None) -> dict[str, Any]:

@@ -38,7 +38,7 @@ class AccountMixin:
         from google.auth.credentials import AnonymousCredentials
 
         if isinstance(self.credentials, AnonymousCredentials):
-            return f"none needed: anonymous, for the local endpoint {self.base_url}"
+            return f"anonymous, as the local endpoint {self.base_url} needs none"
         who = _principal(self.credentials) or self._token_email() or "e-mail not known"
         return f"{who} ({_credentials_source()})"
 

@@ -116,8 +116,20 @@ class Doctor:
         """A SKIP line when Compute did not answer (that failure has its own line)."""
         answer = self.project_quotas
         if isinstance(answer, LabctlError):
-            return Check(name, Status.SKIP, f"not checked: {_first_line(answer.message)}")
+            return Check(name, Status.SKIP, f"not checked: {_why_not(answer)}")
         return None
+
+
+def _why_not(error: LabctlError) -> str:
+    if isinstance(error, CredentialsError):
+        return "no credentials"
+    if isinstance(error, InvalidInput) and error.field == "project":
+        return "no project"
+    if isinstance(error, NotFound):
+        return "no such project"
+    if isinstance(error, ApiDisabled):
+        return f"{error.api} is not enabled"
+    return _first_line(error.message)
 
 
 def _ask(compute: ComputeProvider | LabctlError, call: Callable[[Any], Any]) -> Any:
@@ -167,7 +179,7 @@ def check_project(d: Doctor) -> Check:
     if isinstance(compute, InvalidInput) and compute.field == "project":
         return Check("project", Status.FAIL, "no project set", "no-project", error=compute)
     if isinstance(compute, LabctlError):
-        return Check("project", Status.SKIP, "not checked: no credentials")
+        return Check("project", Status.SKIP, f"not checked: {_why_not(compute)}")
     origin = _project_origin(d, compute.project)
     answer = d.project_quotas
     if isinstance(answer, NotFound):
@@ -197,7 +209,7 @@ def _project_origin(d: Doctor, project: str) -> str:
 
 def check_compute_api(d: Doctor) -> Check:
     if isinstance(d.compute, LabctlError):
-        return Check("compute-api", Status.SKIP, "not checked: no credentials or project")
+        return Check("compute-api", Status.SKIP, f"not checked: {_why_not(d.compute)}")
     answer = d.project_quotas
     if isinstance(answer, NotFound):
         return Check("compute-api", Status.SKIP, "not checked: no such project")
@@ -208,7 +220,7 @@ def check_compute_api(d: Doctor) -> Check:
 
 def check_storage_api(d: Doctor) -> Check:
     if isinstance(d.compute, LabctlError):
-        return Check("storage-api", Status.SKIP, "not checked: no credentials or project")
+        return Check("storage-api", Status.SKIP, f"not checked: {_why_not(d.compute)}")
     try:
         count = len(d.storage_factory().list_buckets())
     except LabctlError as exc:
@@ -468,10 +480,3 @@ def roster_size(path: Path) -> int:
     if not lines:
         raise InvalidInput(f"{path}: names no students", field="--class")
     return len(lines)
-
-
-def summary(checks: list[Check]) -> dict[Status, int]:
-    counts = dict.fromkeys(Status, 0)
-    for check in checks:
-        counts[check.status] += 1
-    return counts

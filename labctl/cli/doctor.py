@@ -86,10 +86,10 @@ def check(app: AppContext, *, class_file: Path | None = None) -> tuple[list[dict
 
 def finish(app: AppContext, records: list[dict[str, Any]], class_file: Path | None) -> None:
     """The summary line on stderr ("12 OK, 1 FAIL for 30 VMs") and the next command."""
-    counts: dict[str, int] = {}
+    counts = dict.fromkeys(("OK", "WARN", "FAIL", "SKIP"), 0)
     for record in records:
         counts[record["status"]] = counts.get(record["status"], 0) + 1
     scope = f" for {class_file}" if class_file else ""
-    app.out.info(", ".join(f"{n} {status}" for status, n in counts.items()) + scope)
-    if "FAIL" not in counts:
+    app.out.info(", ".join(f"{n} {status}" for status, n in counts.items() if n) + scope)
+    if not counts["FAIL"]:
         app.out.next_step("labctl vm create NAME")

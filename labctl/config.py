@@ -7,11 +7,14 @@ configs/defaults.toml.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -172,35 +175,180 @@ def load_settings(
     *, config_file: Path | None = None, project: str | None = None, zone: str | None = None
 ) -> Settings:
     """Merge every layer and validate once; `project` and `zone` are the --project/--zone flags."""
-    layers: list[tuple[str, dict[str, Any]]] = [
-        ("configs/defaults.toml", _read_toml(data_path("configs/defaults.toml")))
-    ]
+    return _validate(config_layers(config_file=config_file, project=project, zone=zone))
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of settings. `kind` is default, CLOUDSDK_COMPUTE_ZONE, user file, project
+    file, env or flag; `path` is the file for the file kinds; `names` maps a dotted setting to
+    the environment variable or flag that set it."""
+
+    kind: str
+    values: dict[str, Any]
+    path: Path | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path is not None else self.kind
+
+
+def user_config_file() -> Path:
+    """`<config dir>/config.toml`, which `labctl init` writes by default."""
+    return config_dir() / "config.toml"
+
+
+def config_layers(
+    *, config_file: Path | None = None, project: str | None = None, zone: str | None = None
+) -> list[Layer]:
+    """Every layer, lowest precedence first (see the module docstring)."""
+    defaults = data_path("configs/defaults.toml")
+    layers = [Layer("default", _read_toml(defaults), defaults)]
     cloudsdk_zone = os.environ.get("CLOUDSDK_COMPUTE_ZONE")
     if cloudsdk_zone:
-        layers.append(("CLOUDSDK_COMPUTE_ZONE", {"course": {"zone": cloudsdk_zone}}))
-    user_file = config_dir() / "config.toml"
+        zone_layer = {"course": {"zone": cloudsdk_zone}}
+        layers.append(Layer("CLOUDSDK_COMPUTE_ZONE", zone_layer))
+    user_file = user_config_file()
     if user_file.is_file():
-        layers.append((str(user_file), _read_toml(user_file)))
+        layers.append(Layer("user file", _read_toml(user_file), user_file))
     project_file = config_file or Path(PROJECT_FILE)
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file not found: {config_file}")
     if project_file.is_file():
-        layers.append((str(project_file), _read_toml(project_file)))
-    layers.append(("environment", _env_layer(os.environ)))
+        layers.append(Layer("project file", _read_toml(project_file), project_file))
+    env_values, env_names = _env_layer(os.environ)
+    layers.append(Layer("env", env_values, None, env_names))
     flags: dict[str, Any] = {}
+    names = {}
     if project is not None:
         flags["gcp"] = {"project": project}
+        names["gcp.project"] = "--project"
     if zone is not None:
         flags["course"] = {"zone": zone}
-    layers.append(("flags", flags))
+        names["course.zone"] = "--zone"
+    layers.append(Layer("flag", flags, None, names))
+    return layers
 
+
+def _validate(layers: list[Layer]) -> Settings:
     merged: dict[str, Any] = {}
-    for _, layer in layers:
-        _deep_merge(merged, layer)
+    for layer in layers:
+        _deep_merge(merged, layer.values)
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc), hint=_where(exc, layers), field=_field(exc)) from None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One effective setting: its dotted key ("course.gpu.type"), value, and where it came from
+    (`source`: default, user file, project file, env, flag or CLOUDSDK_COMPUTE_ZONE; `origin`:
+    the file, variable or flag)."""
+
+    key: str
+    value: Any
+    source: str
+    origin: str | None = None
+
+
+def effective_settings(
+    *, config_file: Path | None = None, project: str | None = None, zone: str | None = None
+) -> list[Setting]:
+    """Every setting with the layer that decided it, in the order of the Settings model."""
+    layers = config_layers(config_file=config_file, project=project, zone=zone)
+    settings = _validate(layers)
+    found = []
+    for key, value in _flatten(settings):
+        layer = _deciding_layer(key, layers)
+        origin = layer.names.get(key, str(layer.path) if layer.path else None)
+        if layer.kind in ("default", "CLOUDSDK_COMPUTE_ZONE"):
+            origin = None
+        found.append(Setting(key, value, layer.kind, origin))
+    return found
+
+
+def setting_values(settings: Settings) -> dict[str, Any]:
+    """{"course.gpu.type": "nvidia-tesla-p100", ...}: every setting by its dotted key."""
+    return dict(_flatten(settings))
+
+
+def _flatten(model: BaseModel, prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            rows += _flatten(value, key + ".")
+        else:
+            rows.append((key, value.value if isinstance(value, Enum) else value))
+    return rows
+
+
+def _deciding_layer(key: str, layers: list[Layer]) -> Layer:
+    for layer in reversed(layers):
+        node: Any = layer.values
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            return layer
+    return layers[0]
+
+
+def write_config(path: Path, updates: Mapping[str, Any]) -> Path:
+    """Set dotted keys (`{"course.zone": "us-east1-c"}`) in the TOML file at `path`, keeping
+    its other settings; the result is validated with every other layer before it is written.
+    Comments in an existing file are not kept."""
+    current = _read_toml(path) if path.is_file() else {}
+    _deep_merge(current, _nest(updates))
+    layers = [
+        layer
+        for layer in config_layers()
+        if layer.path is None or layer.path.resolve() != path.resolve()
+    ]
+    layers.insert(
+        -2, Layer("project file" if path.name == PROJECT_FILE else "user file", current, path)
+    )
+    _validate(layers)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(to_toml(current), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise LocalError(f"cannot write {path}: {exc.strerror}", field=str(path)) from None
+    return path
+
+
+def to_toml(data: Mapping[str, Any], prefix: str = "") -> str:
+    """A small TOML writer for configuration: tables, strings, numbers, booleans, lists."""
+    lines = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)
+    ]
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            name = f"{prefix}{_toml_key(key)}"
+            lines += ["", f"[{name}]", to_toml(value, name + ".").rstrip("\n")]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Enum):
+        value = value.value
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -215,17 +363,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}", field=str(path)) from None
 
 
-def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings from LABCTL_* variables, and which variable set each dotted key."""
     flat: dict[str, Any] = {}
+    names: dict[str, str] = {}
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX) or key in ENV_NOT_SETTINGS:
             continue
         if key in ENV_ALIASES:
-            flat[".".join(ENV_ALIASES[key])] = value
+            dotted = ".".join(ENV_ALIASES[key])
+            flat[dotted], names[dotted] = value, key
         elif "__" in key:
-            path = key[len(ENV_PREFIX) :].lower().split("__")
-            flat[".".join(path)] = _env_value(value)
-    return _nest(flat)
+            dotted = ".".join(key[len(ENV_PREFIX) :].lower().split("__"))
+            flat[dotted], names[dotted] = _env_value(value), key
+    return _nest(flat), names
 
 
 def _env_value(value: str) -> Any:
@@ -293,15 +444,70 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def _where(exc: ValidationError, layers: list[tuple[str, dict[str, Any]]]) -> str | None:
+def _where(exc: ValidationError, layers: list[Layer]) -> str | None:
     """Name the layer that set the first bad field, so the user knows which file to edit."""
     loc = exc.errors(include_url=False)[0]["loc"]
-    for source, layer in reversed(layers):
-        node: Any = layer
+    for layer in reversed(layers):
+        node: Any = layer.values
         for part in loc:
             if not isinstance(node, Mapping) or part not in node:
                 break
             node = node[part]
         else:
-            return f"set by {source}"
+            dotted = ".".join(str(p) for p in loc)
+            if layer.kind == "env":
+                return f"set by environment ({layer.names.get(dotted, 'LABCTL_*')})"
+            return f"set by {layer.source}"
     return None
+
+
+def resolved_project(settings: list[Setting]) -> Setting | None:
+    """The project commands will use when gcp.project is empty (GOOGLE_CLOUD_PROJECT, gcloud's
+    configuration ...; the credentials' own project is known only once they are loaded), as a
+    Setting whose `origin` names where it came from; None when nothing names one."""
+    configured = next((s for s in settings if s.key == "gcp.project"), None)
+    if configured is not None and configured.value:
+        return Setting("gcp.project", configured.value, "labctl settings", configured.origin)
+    from labctl.providers.gcp.auth import project_source  # environment and files only
+
+    try:
+        found = project_source(None, None, ask_gcloud=False)
+    except InvalidInput:
+        return None
+    return Setting("gcp.project", found[0], "fallback", found[1]) if found else None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What `labctl init` offers for one answer, and why ("gcloud config", "course default")."""
+
+    value: Any
+    why: str
+
+
+def init_proposals(settings: Settings) -> dict[str, Proposal | None]:
+    """Answers for `labctl init` from what this machine already has: gcloud's project and zone,
+    the quota project of Application Default Credentials, else the effective settings."""
+    from labctl.providers.gcp.auth import adc_quota_project, gcloud_zone, project_source
+
+    course = settings.course
+    project: Proposal | None = None
+    if settings.gcp.project:
+        project = Proposal(settings.gcp.project, "labctl settings")
+    else:
+        try:
+            found = project_source(None, None, ask_gcloud=False)
+        except InvalidInput:
+            found = None
+        adc = adc_quota_project()
+        if found:
+            project = Proposal(found[0], found[1])
+        elif adc:
+            project = Proposal(adc, "application default credentials")
+    zone = gcloud_zone()
+    return {
+        "project": project,
+        "course": Proposal(course.name, "current"),
+        "zone": Proposal(zone, "gcloud config") if zone else Proposal(course.zone, "current"),
+        "idle_minutes": Proposal(course.idle_shutdown_minutes, "current"),
+    }

@@ -215,3 +215,11 @@ class BlobInfo:
 def region_of(zone: str) -> str:
     """'us-central1-c' -> 'us-central1'."""
     return zone.rsplit("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class Billing:
+    """A project's Cloud Billing link: `account` is "billingAccounts/XXXXXX-XXXXXX-XXXXXX"."""
+
+    enabled: bool
+    account: str | None = None

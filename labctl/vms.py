@@ -212,20 +212,56 @@ def find_vm(
 
 
 def details(compute: ComputeProvider, vm: Vm) -> dict[str, object]:
-    """What `vm show` adds to the record: the Linux user, idle shutdown, and what the on-VM
-    agent reports (guest attributes labctl/status and labctl/last-active) while it runs."""
+    """What `vm show` adds to the record: the Linux user, idle shutdown, what the on-VM agent
+    reports (guest attributes labctl/status and labctl/last-active), and for a stopped spot or
+    preemptible VM why it stopped (`stopped_by`: "preempted", "idle" or None if not known)."""
     idle = vm.metadata.get("labctl-idle-minutes")
     info: dict[str, object] = {
         "user": vm.metadata.get(access.USER_KEY),
         "idle_shutdown_minutes": int(idle) if idle and idle.isdigit() else None,
         "setup_status": None,
         "last_active": None,
+        "stopped_by": None,
     }
     if vm.state is VmState.RUNNING:
         reported = compute.get_guest_attributes(vm.name, vm.zone, "labctl/")
         info["setup_status"] = reported.get("labctl/status")
         info["last_active"] = reported.get("labctl/last-active")
+    elif vm.state is VmState.STOPPED:
+        info["stopped_by"] = stopped_by(compute, vm)
     return info
+
+
+# The on-VM idle agent writes these guest attributes just before it shuts the VM down:
+# labctl/stopped-by = "idle", labctl/stopped-at = the time (RFC 3339, UTC).
+STOPPED_BY, STOPPED_AT = "labctl/stopped-by", "labctl/stopped-at"
+
+
+def stopped_by(compute: ComputeProvider, vm: Vm) -> str | None:
+    """Why a stopped VM stopped, when labctl can tell: "preempted" (Compute recorded a
+    compute.instances.preempted operation since it last started) or "idle" (the on-VM agent
+    recorded its idle shutdown since then). None: stopped by a person, or not known."""
+    since = vm.last_started or vm.created
+    if vm.provisioning is not Provisioning.STANDARD:
+        preempted = compute.preemptions(vm.name, vm.zone)
+        if any(since is None or when > since for when in preempted):
+            return "preempted"
+    reported = compute.get_guest_attributes(vm.name, vm.zone, "labctl/")
+    reason = reported.get(STOPPED_BY)
+    at = _timestamp(reported.get(STOPPED_AT))
+    if reason and at is not None and (since is None or at > since):
+        return reason
+    return None
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
 
 
 @dataclass(frozen=True)

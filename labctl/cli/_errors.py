@@ -205,3 +205,45 @@ _TABLE: list[tuple[type[Any], Callable[[Any], str | None]]] = [
         ),
     ),
 ]
+
+
+# -- labctl doctor: the command that fixes each problem a check reports -------------------------
+IAP_FIREWALL_RULE = (
+    "gcloud compute firewall-rules create labctl-allow-ssh-from-iap --network=default "
+    "--direction=INGRESS --allow=tcp:22 --source-ranges=35.235.240.0/20 --project={project}"
+)
+DOCTOR_FIXES: dict[str, str] = {
+    "no-credentials": (
+        'gcloud auth application-default login (to practise offline: eval "$(labctl emulator env)")'
+    ),
+    "no-project": "labctl init --project PROJECT (or: gcloud config set project PROJECT)",
+    "no-such-project": "check the id (gcloud projects list), then: labctl init --project ID",
+    "api-disabled": "gcloud services enable {api}",
+    "billing-disabled": (
+        "gcloud billing projects link {project} --billing-account=ACCOUNT "
+        "(accounts: gcloud billing accounts list)"
+    ),
+    "no-gpu-zone": (
+        "pick a zone offering {gpu} (gcloud compute accelerator-types list "
+        "--filter=name={gpu}), then: labctl init --zone ZONE"
+    ),
+    "zone-without-gpu": "labctl init --zone ZONE (a zone listed above)",
+    "no-ssh-rule": IAP_FIREWALL_RULE + " (then: labctl tunnel jupyter NAME --iap)",
+    "no-openssh": "install OpenSSH (Debian/Ubuntu: sudo apt-get install openssh-client)",
+    "no-gcloud": "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install",
+    "no-key": "labctl init (creates it), or: labctl ssh-key show",
+    "key-mode": "chmod 600 {path}",
+    "clock": "turn on time sync (Linux: sudo timedatectl set-ntp true)",
+}
+
+
+def doctor_fix(check: Any) -> str | None:
+    """The command that fixes what a doctor check (labctl.doctor.Check) found."""
+    problem, facts, error = check.problem, dict(check.facts), check.error
+    if problem == "quota":
+        where = f" in {facts['region']}" if facts.get("region") else ""
+        return f"request {facts['metric']} >= {facts['needed']}{where} at {QUOTA_URL}"
+    template = DOCTOR_FIXES.get(problem or "")
+    if template is not None:
+        return template.format_map({"project": "PROJECT", **facts})
+    return render(error)[1] if error is not None else None

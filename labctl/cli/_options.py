@@ -24,7 +24,7 @@ ZoneOpt = Annotated[
     typer.Option(
         "--zone",
         metavar="ZONE",
-        help="Compute Engine zone (default: course.zone).",
+        help="Compute Engine zone [default: course.zone].",
         show_default=False,
     ),
 ]

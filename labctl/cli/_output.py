@@ -28,6 +28,24 @@ class Format(StrEnum):
     json = "json"
 
 
+def _longest_word(text: str) -> int:
+    return max((len(word) for word in text.split()), default=0)
+
+
+def _table_width(
+    columns: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    shown: Sequence[int],
+    *,
+    longest_word: bool,
+) -> int:
+    """Columns of a table of `shown` columns, two spaces apart: unwrapped, or wrapped at
+    every space (`longest_word`)."""
+    measure = _longest_word if longest_word else len
+    widths = [max(measure(t) for t in [columns[i], *(r[i] for r in cells)]) for i in shown]
+    return sum(widths) + 2 * max(0, len(widths) - 1)
+
+
 class Output:
     def __init__(self, *, fmt: Format = Format.table, verbosity: int = 0) -> None:
         self.fmt = fmt
@@ -52,16 +70,38 @@ class Output:
 
     # -- data ----------------------------------------------------------------------------------
     def table(
-        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str = ""
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        title: str = "",
+        optional: Sequence[str] = (),
     ) -> None:
+        """Rows under a header. A value is never broken inside a word: columns wrap only at
+        spaces, and when even that does not fit the terminal, the `optional` columns are
+        left out (in that order, said on stderr) before the table grows past its width."""
         from rich.table import Table
 
+        cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        shown = list(range(len(columns)))
+        width = self.stdout.width
+        hidden = []
+        for name in optional:
+            if _table_width(columns, cells, shown, longest_word=False) <= width:
+                break
+            if name in columns and columns.index(name) in shown:
+                shown.remove(columns.index(name))
+                hidden.append(name)
         table = Table(title=title or None, box=None, pad_edge=False, header_style="bold")
-        for column in columns:
-            table.add_column(column, overflow="fold")  # wrap long values, never cut them
-        for row in rows:
-            table.add_row(*(escape("" if cell is None else str(cell)) for cell in row))
-        self.stdout.print(table)
+        for i in shown:
+            least = max(_longest_word(text) for text in [columns[i], *(r[i] for r in cells)])
+            table.add_column(columns[i], min_width=least, overflow="fold")
+        for row in cells:
+            table.add_row(*(escape(row[i]) for i in shown))
+        needed = _table_width(columns, cells, shown, longest_word=True)
+        self.stdout.print(table, width=max(width, needed))
+        if hidden:
+            self.info(f"hidden at {width} columns: {', '.join(hidden)} (--format json has them)")
 
     def json(self, data: Any) -> None:
         # Plain write, not rich: JSON must reach jq byte for byte.

@@ -51,13 +51,21 @@ NOUNS: dict[str, tuple[tuple[str, ...], str]] = {
         ("labctl.cli.emulator",),
         "Run a local Compute Engine + Cloud Storage emulator.",
     ),
+    "doctor": (("labctl.cli.doctor",), "Check that this machine and the project are ready."),
+    "init": (("labctl.cli.init",), "Set up labctl: project, course, zone, idle minutes, SSH key."),
+    "config": (
+        ("labctl.cli.config",),
+        "Show the effective settings and where each comes from.",
+    ),
 }
 
 
 def load_noun(name: str) -> Any:
-    """The click group for one noun, built from its Typer sub-app."""
+    """The click group for one noun, built from its Typer sub-app, with labctl's help."""
+    from labctl.cli._help import adopt
+
     modules = [importlib.import_module(module) for module in NOUNS[name][0]]
-    group = typer.main.get_command(modules[0].app)
+    group = adopt(typer.main.get_command(modules[0].app))
     group.name = name
     return group
 
@@ -70,6 +78,11 @@ class RootGroup(TyperGroup):
         if cmd_name in NOUNS and cmd_name not in self.commands:
             self.commands[cmd_name] = load_noun(cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def get_help(self, ctx: Any) -> str:
+        from labctl.cli._help import get_help
+
+        return get_help(self, ctx)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         with formatter.section("Commands"):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from typer.core import TyperCommand
 
 from labctl.cli import _bucket_run as run
 from labctl.cli._app import use
+from labctl.cli._help import LabctlCommand as _Command
 from labctl.cli._options import (
     AllOpt,
     ConfigOpt,
@@ -35,34 +35,6 @@ app = typer.Typer(
 )
 
 
-class _Command(TyperCommand):
-    """Help that shows each argument as its metavar reads ("PATH... gs://BUCKET[/PREFIX]"):
-    typer adds the Python type ("<list[str]>") and wraps metavars in "{...}..." or "[[...]]"."""
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        arguments = [_metavar(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
-        return [self.options_metavar or "", *arguments]
-
-    def format_options(self, ctx: Any, formatter: Any) -> None:
-        arguments, options = [], []
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if param.param_type_name == "argument":
-                arguments.append((_metavar(param), record[1]))
-            else:
-                options.append(record)
-        for title, rows in (("Arguments", arguments), ("Options", options)):
-            if rows:
-                with formatter.section(title):
-                    formatter.write_dl(rows)
-
-
-def _metavar(param: Any) -> str:
-    return str(param.metavar or param.name.upper())
-
-
 def _opt(*decls: str, metavar: str | None = None, help: str) -> typer.models.OptionInfo:
     return typer.Option(*decls, metavar=metavar, help=help, show_default=False)
 
@@ -86,7 +58,7 @@ CreateNameArg = Annotated[
 ]
 PrefixOpt = Annotated[
     str | None,
-    _opt(metavar="TEXT", help="Readable start of a derived name [default: COURSE-OWNER]."),
+    _opt(metavar="PREFIX", help="Readable start of a derived name [default: COURSE-OWNER]."),
 ]
 LocationOpt = Annotated[
     str | None,

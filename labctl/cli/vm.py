@@ -64,15 +64,22 @@ GpuCountOpt = Annotated[
 MachineOpt = Annotated[
     str | None, _opt(metavar="TYPE", help="Machine type [default: course.machine_type].")
 ]
-SpotOpt = Annotated[bool, _opt("--spot", help="Spot VM: cheap, may be stopped [default].")]
+SpotOpt = Annotated[
+    bool, _opt("--spot", help="Spot VM: cheap, may be stopped [default: course.provisioning].")
+]
 PreemptibleOpt = Annotated[bool, _opt("--preemptible", help="Legacy preemptible VM (24 h max).")]
 StandardOpt = Annotated[bool, _opt("--standard", help="On-demand VM.")]
 ImageFamilyOpt = Annotated[
-    str | None, _opt(metavar="FAMILY", help="Boot image family [default: course.boot_disk].")
+    str | None,
+    _opt(metavar="FAMILY", help="Boot image family [default: course.boot_disk.image_family]."),
 ]
-ImageProjectOpt = Annotated[str | None, _opt(metavar="PROJECT", help="Project of the image.")]
+ImageProjectOpt = Annotated[
+    str | None,
+    _opt(metavar="PROJECT", help="Project of the image [default: course.boot_disk.image_project]."),
+]
 DiskOpt = Annotated[
-    int | None, _opt(metavar="GB", help="Boot disk, 10-65536 GB [default: course.boot_disk].")
+    int | None,
+    _opt(metavar="GB", help="Boot disk, 10-65536 GB [default: course.boot_disk.size_gb]."),
 ]
 ScriptOpt = Annotated[
     Path | None, _opt(metavar="FILE", help="Startup script [default: labctl's own].")

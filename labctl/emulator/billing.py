@@ -19,6 +19,7 @@ PATH_RE = re.compile(r"^/v1/projects/([^/]+)/billingInfo$")
 SERVICES = {
     "compute": ("compute.googleapis.com", "Compute Engine API"),
     "cloudbilling": ("cloudbilling.googleapis.com", "Cloud Billing API"),
+    "storage": ("storage.googleapis.com", "Cloud Storage JSON API"),
 }
 
 

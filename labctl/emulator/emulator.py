@@ -80,7 +80,9 @@ class Emulator:
         self.token_file.write_text(DUMMY_TOKEN + "\n", encoding="utf-8")
         if self._storage_port is not None:
             try:
-                self._storage = StorageEmulator(self._storage_port).start()
+                self._storage = StorageEmulator(
+                    self._storage_port, disabled=lambda: self._faults.api_disabled("storage")
+                ).start()
             except BaseException:
                 self.stop()
                 raise

@@ -37,8 +37,10 @@ changed while the emulator runs. Every key is optional; an empty mapping means n
     default_firewall_rules: false   # new projects' default network gets none of its four
                               # default rules; or a list such as [default-allow-internal]
                               # to keep only those (default: all four, as a new project has)
-    disabled_apis: [compute]  # every request to these APIs (compute, cloudbilling) answers
-                              # 403 accessNotConfigured / SERVICE_DISABLED
+    disabled_apis: [compute]  # every request to these APIs (compute, cloudbilling, storage)
+                              # answers 403 accessNotConfigured / SERVICE_DISABLED
+    clock_offset_seconds: 600 # the Date header of Compute's answers is this far ahead
+                              # (negative: behind) of this machine's clock
     billing:                  # what GET /v1/projects/P/billingInfo reports
       enabled: false          # billing disabled (the account is closed)
       account: null           # no billing account at all (default: billingAccounts/
@@ -78,8 +80,9 @@ _KEYS = {
     "default_firewall_rules",
     "disabled_apis",
     "billing",
+    "clock_offset_seconds",
 }
-APIS = ("compute", "cloudbilling")
+APIS = ("compute", "cloudbilling", "storage")
 DEFAULT_WAIT_MAX_SECONDS = 2.0
 
 
@@ -151,6 +154,9 @@ def _check_lists(data: dict[str, Any]) -> None:
             raise ValueError(f"default_firewall_rules: names must be among {sorted(DEFAULT_RULES)}")
     elif not isinstance(rules, bool):
         raise ValueError("default_firewall_rules must be true, false or a list of rule names")
+    offset = data.get("clock_offset_seconds", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int | float):
+        raise ValueError("clock_offset_seconds must be a number of seconds")
     billing = data.get("billing") or {}
     if not isinstance(billing, dict) or set(billing) - {"enabled", "account"}:
         raise ValueError("billing must be a mapping with enabled and/or account")
@@ -181,6 +187,10 @@ class Faults:
     @property
     def latency_seconds(self) -> float:
         return self.number("latency_ms") / 1000.0
+
+    @property
+    def clock_offset_seconds(self) -> float:
+        return self.number("clock_offset_seconds")
 
     @property
     def operation_seconds(self) -> float:

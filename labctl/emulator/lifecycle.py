@@ -25,7 +25,12 @@ _KILL_WAIT_SECONDS = 2.0  # after SIGKILL: the kernel needs a moment to reap
 
 
 class EmulatorRunning(RuntimeError):
-    """Another emulator is already recorded in the run file and alive."""
+    """Another emulator is already recorded in the run file and alive (`pid`, `compute_url`)."""
+
+    def __init__(self, message: str, *, pid: int | None = None, compute_url: str = "") -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.compute_url = compute_url
 
 
 def run_file_path() -> Path:
@@ -56,8 +61,9 @@ def write_run_file(emu: Emulator, project: str, path: Path | None = None) -> Pat
     status = emulator_status(path)
     if status is not None and status["pid"] != os.getpid() and not status["stale"]:
         raise EmulatorRunning(
-            f"an emulator is already running (pid {status['pid']}, {status['compute_url']}); "
-            "stop it first (labctl emulator stop)"
+            f"an emulator is already running (pid {status['pid']}, {status['compute_url']})",
+            pid=status["pid"],
+            compute_url=str(status.get("compute_url") or ""),
         )
     started = time.time()
     info = {
@@ -154,7 +160,7 @@ def emulator_status(path: Path | None = None, timeout: float = 1.0) -> dict[str,
     if not alive:
         problem = f"process {pid} is not running (stale run file)"
     elif not ours:
-        problem = f"process {pid} is not a labctl emulator (stale run file)"
+        problem = f"process {pid} is not labctl's emulator (stale run file)"
     elif not compute:
         problem = f"compute port {info.get('compute_port')} does not answer"
     elif storage is False:
@@ -195,7 +201,7 @@ def stop_emulator(timeout: float = 10.0, path: Path | None = None) -> bool:
     verdict = is_emulator_process(pid, info)
     if verdict is None:
         raise PermissionError(
-            f"could not confirm that process {pid} is a labctl emulator; not signalled"
+            f"could not confirm that process {pid} is labctl's emulator; not signalled"
         )
     if not verdict:  # the pid now belongs to something else: the emulator is long gone
         remove_run_file(path, pid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -289,11 +290,26 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, moved by the clock_offset_seconds fault (doctor's clock check)."""
+        now = time.time() if timestamp is None else timestamp
+        return super().date_time_string(now + self.service.faults.clock_offset_seconds)
+
 
 class ComputeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 2048  # a class of 1,000 VMs waited on at once must not see refusals
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints a traceback on stderr for any error; a client that hung up in
+        the middle of a wait (Ctrl-C, a timeout) is not worth one, so only real faults are
+        logged, through logging, where the CLI's level decides what is shown."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("client %s went away: %s", client_address, error)
+            return
+        log.warning("emulator error serving %s", client_address, exc_info=True)
 
 
 def make_server(service: ComputeService, port: int) -> ComputeHTTPServer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -23,12 +24,21 @@ class StorageEmulator:
     IAM (etags, 412 on a stale one) and JSON error bodies are labctl's (``storage_buckets``,
     ``storage_http``); objects (uploads, downloads, listing, batch) are gcp-storage-emulator's.
     Point clients at ``url`` with ``STORAGE_EMULATOR_HOST``. Its logs stay quiet unless
-    ``verbose`` (default: when this module's logger is enabled for DEBUG).
+    ``verbose`` (default: when this module's logger is enabled for DEBUG). While ``disabled()``
+    is true every request answers 403 SERVICE_DISABLED, as an API not enabled in the project
+    (the Emulator ties it to its ``disabled_apis: [storage]`` fault).
     """
 
-    def __init__(self, port: int = 0, *, verbose: bool | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        verbose: bool | None = None,
+        disabled: Callable[[], bool] | None = None,
+    ) -> None:
         self.requested_port = check_port(port, "storage port")
         self.verbose = verbose
+        self.disabled = disabled or (lambda: False)
         self.port: int | None = None
         self._storage: Any = None
         self._server: Any = None
@@ -50,7 +60,9 @@ class StorageEmulator:
         quiet_library_logs(self.verbose)
         storage = Storage(use_memory_fs=True)
         try:
-            server = make_storage_server(storage, self.requested_port, self._lock)
+            server = make_storage_server(
+                storage, self.requested_port, self._lock, lambda: self.disabled()
+            )
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, f"127.0.0.1:{self.requested_port}") from None
         self._thread = threading.Thread(

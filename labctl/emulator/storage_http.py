@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from gcp_storage_emulator.server import RequestHandler
 
+from labctl.emulator.billing import api_disabled_error
 from labctl.emulator.errors import ApiError
 from labctl.emulator.storage_buckets import Buckets
 from labctl.emulator.storage_rules import NOT_FOUND, PRECONDITION
@@ -58,6 +60,7 @@ class StorageHandler(RequestHandler):
 
     buckets: Buckets  # set on the subclass ``make_storage_server`` binds
     lock: threading.Lock
+    disabled: Callable[[], bool]
     wfile: Any  # the library's base class is untyped
     path: str
 
@@ -78,6 +81,9 @@ class StorageHandler(RequestHandler):
         # One request at a time, as in the library's single-threaded server; taken only once
         # the request line is read, so an idle connection (a port probe) blocks nobody.
         with self.lock:
+            if self.disabled():
+                self._send(403, api_disabled_error("storage", "0").body())
+                return
             try:
                 if self._bucket_route(method, url.path, query):
                     return
@@ -228,9 +234,17 @@ class StorageHTTPServer(ThreadingHTTPServer):
         log.debug("storage emulator: error serving %s", client_address, exc_info=True)
 
 
-def make_storage_server(storage: Any, port: int, lock: threading.Lock) -> StorageHTTPServer:
+def make_storage_server(
+    storage: Any,
+    port: int,
+    lock: threading.Lock,
+    disabled: Callable[[], bool] | None = None,
+) -> StorageHTTPServer:
     """Bind 127.0.0.1:port (0 picks a free port) for ``storage``; call ``serve_forever``."""
-    bound = type(
-        "BoundStorageHandler", (StorageHandler,), {"buckets": Buckets(storage), "lock": lock}
-    )
+    attributes = {
+        "buckets": Buckets(storage),
+        "lock": lock,
+        "disabled": staticmethod(disabled or (lambda: False)),
+    }
+    bound = type("BoundStorageHandler", (StorageHandler,), attributes)
     return StorageHTTPServer(("127.0.0.1", port), functools.partial(bound, storage))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from labctl.models import (
     Address,
+    Billing,
     BlobInfo,
     Bucket,
     BucketSpec,
@@ -168,6 +170,26 @@ class ComputeProvider(Protocol):
     def region_quotas(self, region: str) -> list[Quota]: ...
 
     def project_quotas(self) -> list[Quota]: ...
+
+    # -- what `labctl doctor` asks ----------------------------------------------------------
+
+    def whoami(self) -> str:
+        """Whose credentials these are, in words ("ana@uni.edu (gcloud application-default
+        login)", "anonymous (local emulator)")."""
+        ...
+
+    def billing(self) -> Billing:
+        """The project's Cloud Billing link (cloudbilling v1 projects.getBillingInfo)."""
+        ...
+
+    def server_time(self) -> datetime | None:
+        """The time in the Compute API's `Date` response header (to compare clocks)."""
+        ...
+
+    def preemptions(self, name: str, zone: str) -> list[datetime]:
+        """When Compute preempted the VM `name` (its `compute.instances.preempted`
+        operations), oldest first."""
+        ...
 
 
 class StorageProvider(Protocol):

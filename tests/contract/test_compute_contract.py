@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from labctl.emulator import Emulator
 from labctl.errors import AlreadyExists, NotFound, QuotaExceeded, Stockout
-from labctl.models import Gpu, Provisioning, VmSpec, VmState
+from labctl.models import Billing, Gpu, Provisioning, VmSpec, VmState
 from labctl.providers.base import ComputeProvider
 from labctl.providers.fake.compute import FakeCompute
 from labctl.retry import RetryPolicy
@@ -34,6 +35,8 @@ class World:
     regional_gpu_quota: Callable[[str, int], None]
     rate_limit_inserts: Callable[[int], None]
     insert_request_ids: Callable[[], list[str]]
+    preempt: Callable[[str, str], None] = lambda name, zone: None
+    disable_billing: Callable[[], None] = lambda: None
 
 
 def _fake_world() -> World:
@@ -47,6 +50,8 @@ def _fake_world() -> World:
         ),
         rate_limit_inserts=lambda n: fake.faults.rate_limit("instances.insert", n),
         insert_request_ids=lambda: list(fake.insert_request_ids),
+        preempt=lambda name, zone: fake.preempt(name, zone),
+        disable_billing=lambda: setattr(fake, "billing_info", Billing(enabled=False)),
     )
 
 
@@ -85,6 +90,8 @@ def _gcp_world(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> World:
         ),
         rate_limit_inserts=lambda n: add("rate_limit", {"count": n, "methods": ["POST"]}),
         insert_request_ids=request_ids,
+        preempt=lambda name, zone: emu.preempt("labctl-demo", zone, name) and None,
+        disable_billing=lambda: add("billing", {"enabled": False}),
     )
 
 
@@ -238,3 +245,20 @@ def test_boot_disk_follows_its_vm(world: World) -> None:
     assert [(d.name, d.users) for d in disks] == [("vm1", ("vm1",))]
     world.compute.wait(world.compute.delete_vm("vm1", "us-central1-c"))
     assert world.compute.list_disks() == []
+
+
+def test_what_doctor_asks(world: World) -> None:
+    c = world.compute
+    assert c.billing().enabled
+    world.disable_billing()
+    assert c.billing().enabled is False
+    server = c.server_time()
+    assert server is not None and abs((server - datetime.now(UTC)).total_seconds()) < 60
+    assert c.whoami()
+    create(world, spec(gpu=None))
+    assert c.preemptions("vm1", "us-central1-c") == []
+    world.preempt("vm1", "us-central1-c")
+    (when,) = c.preemptions("vm1", "us-central1-c")
+    assert when.tzinfo is not None
+    assert c.get_vm("vm1", "us-central1-c").state is VmState.STOPPED
+    assert c.preemptions("other", "us-central1-c") == []

@@ -71,7 +71,7 @@ def test_bad_value_names_the_field_rule_value_and_source(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as exc:
         load_settings()
     assert exc.value.message == "course.gpu.count: must be one of 1, 2, 4, 8, got 0"
-    assert exc.value.hint == "set by environment"
+    assert exc.value.hint == "set by environment (LABCTL_COURSE__GPU__COUNT)"
     assert exc.value.exit_code == 2
 
 

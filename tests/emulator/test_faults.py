@@ -180,7 +180,7 @@ def test_faults_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        {"disabled_apis": ["storage"]},
+        {"disabled_apis": ["bigquery"]},
         {"disabled_apis": "compute"},
         {"default_firewall_rules": ["default-allow-everything"]},
         {"default_firewall_rules": "no"},

@@ -125,7 +125,7 @@ def test_a_pid_that_is_no_emulator_is_never_signalled(
         pytest.skip("needs /proc to read the command line")
     path = fake_run_file(sleeper.pid)
     status = emulator_status()
-    assert status is not None and status["stale"] and "not a labctl emulator" in status["problem"]
+    assert status is not None and status["stale"] and "not labctl's emulator" in status["problem"]
     assert stop_emulator(timeout=1) is False
     assert sleeper.poll() is None  # still running: nothing was sent to it
     assert not path.exists()

@@ -89,6 +89,7 @@ class FakeCompute(FakeResources):
         self._vms[(zone, name)] = replace(
             vm, state=VmState.STOPPED, status="TERMINATED", last_stopped=self.clock()
         )
+        self._preempted.setdefault((zone, name), []).append(self.clock())
 
     def set_guest_attributes(self, name: str, zone: str, values: dict[str, str]) -> None:
         self._guest_attributes[(zone, name)] = dict(values)

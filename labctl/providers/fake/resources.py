@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from labctl import catalog
 from labctl.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, TransientError
 from labctl.models import (
     Address,
+    Billing,
     Disk,
     Firewall,
     IamPolicy,
@@ -54,6 +55,10 @@ class FakeResources:
         self._schedules: dict[tuple[str, str], Schedule] = {}
         self._iam: dict[tuple[str, str], IamPolicy] = {}
         self.failing_snapshots: set[str] = set()  # disk names whose snapshot fails
+        # What doctor asks: set them to make a check fail.
+        self.billing_info = Billing(enabled=True, account="billingAccounts/000000-000000-000000")
+        self.clock_offset = timedelta(0)  # the API's Date header minus the fake's clock
+        self._preempted: dict[tuple[str, str], list[datetime]] = {}
 
     # -- test helpers ---------------------------------------------------------------------------
 
@@ -99,6 +104,22 @@ class FakeResources:
 
     def project_quotas(self) -> list[Quota]:
         return self._call("projects.get", lambda: self._quotas(None))
+
+    # -- what doctor asks -------------------------------------------------------------------------
+
+    def whoami(self) -> str:
+        return "fake provider (no credentials needed)"
+
+    def billing(self) -> Billing:
+        return self._call("projects.getBillingInfo", lambda: self.billing_info)
+
+    def server_time(self) -> datetime | None:
+        return self._call("zones.list", lambda: self.clock() + self.clock_offset)
+
+    def preemptions(self, name: str, zone: str) -> list[datetime]:
+        return self._call(
+            "zoneOperations.list", lambda: list(self._preempted.get((zone, name), []))
+        )
 
     # -- cleanup's actions -------------------------------------------------------------------------
 

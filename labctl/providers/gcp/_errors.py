@@ -157,6 +157,17 @@ def strip_request_prefix(message: str) -> str:
 # One classifier for every shape.
 
 
+def _disabled_service(problem: Problem) -> str | None:
+    """The API named by a SERVICE_DISABLED ErrorInfo ("cloudbilling.googleapis.com"), if any."""
+    for detail in problem.details:
+        info = detail.get("errorInfo", detail)
+        if isinstance(info, Mapping) and info.get("reason") == "SERVICE_DISABLED":
+            metadata = info.get("metadata") or info.get("metadatas") or {}
+            service = metadata.get("service") if isinstance(metadata, Mapping) else None
+            return str(service) if service else None
+    return None
+
+
 def classify(problem: Problem, *, zone: str | None = None) -> LabctlError:
     codes = set(problem.codes)
     status = problem.status
@@ -176,8 +187,8 @@ def classify(problem: Problem, *, zone: str | None = None) -> LabctlError:
         return PreconditionFailed(message)
     if status == 401:
         return CredentialsError(f"Google rejected the credentials: {message}")
-    if codes & API_DISABLED_CODES:
-        return ApiDisabled(message, api="compute.googleapis.com")
+    if codes & API_DISABLED_CODES or _disabled_service(problem):
+        return ApiDisabled(message, api=_disabled_service(problem) or "compute.googleapis.com")
     if status == 403:
         return PermissionDenied(f"permission denied: {message}")
     if status == 400:

@@ -45,7 +45,7 @@ class RestCompute:
         self,
         project: str,
         *,
-        credentials: Credentials,
+        credentials: Credentials | None,
         base_url: str,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
@@ -58,13 +58,32 @@ class RestCompute:
         self.local = _is_loopback(self.base_url)
         if session is None:
             session = _session_for(credentials)
+        self.last_date: str | None = None  # the Date header of the last response
         session.headers["User-Agent"] = USER_AGENT
         self._session = session
 
+    @property
+    def session(self) -> requests.Session:
+        return self._session
+
+    def at(self, base_url: str) -> RestCompute:
+        """The same project, session and retries against another API's base URL (Cloud
+        Billing: "https://cloudbilling.googleapis.com/v1/")."""
+        return RestCompute(
+            self.project,
+            credentials=None,
+            base_url=base_url,
+            retry=self.retry,
+            session=self._session,
+            max_pages=self.max_pages,
+        )
+
     def url(self, path: str, *, project: str | None = None) -> str:
         """The full URL; every segment is checked so no value can redirect the request.
-        `project` reads from another project (public images live in their own)."""
-        segments = [project or self.project, *path.strip("/").split("/")]
+        `project` reads from another project (public images live in their own); a path of
+        "" is the project itself (projects.get: quotas, the project number)."""
+        parts = path.strip("/").split("/") if path.strip("/") else []
+        segments = [project or self.project, *parts]
         for segment in segments:
             if not _SEGMENT_RE.fullmatch(segment) or ".." in segment:
                 raise InvalidInput(f"{segment!r} cannot be part of a Compute Engine URL")
@@ -145,6 +164,7 @@ class RestCompute:
             if mapped is None:
                 raise
             raise mapped from exc
+        self.last_date = response.headers.get("Date")
         if response.status_code >= 400:
             raise _errors.from_rest_response(response.status_code, response.content, zone=zone)
         try:
@@ -202,12 +222,12 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, requests.ConnectionError | ConnectionError)
 
 
-def _session_for(credentials: Credentials) -> requests.Session:
+def _session_for(credentials: Credentials | None) -> requests.Session:
     """AuthorizedSession adds and refreshes tokens; anonymous access (an emulator) needs neither,
     and a plain Session skips importing google-auth's transport and signers."""
     from google.auth.credentials import AnonymousCredentials
 
-    if isinstance(credentials, AnonymousCredentials):
+    if credentials is None or isinstance(credentials, AnonymousCredentials):
         import requests
 
         return requests.Session()

@@ -52,6 +52,23 @@ def explicit_credentials_available() -> bool:
     return (gcloud_config_dir() / "application_default_credentials.json").is_file()
 
 
+def adc_quota_project() -> str | None:
+    """The quota project recorded in gcloud's Application Default Credentials file, if any."""
+    import json
+
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or str(
+        gcloud_config_dir() / "application_default_credentials.json"
+    )
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = (
+        data.get("quota_project_id") or data.get("project_id") if isinstance(data, dict) else None
+    )
+    return str(value) if value else None
+
+
 def might_be_on_gce() -> bool:
     """Whether a metadata server may answer: one is configured, or the BIOS says Google.
 
@@ -107,22 +124,54 @@ def resolve_project(
     (CLOUDSDK_CORE_PROJECT, the active configuration file, finally `gcloud config get-value
     project`).
     """
+    found = project_source(flag, config_value, auth_project=auth_project, use_gcloud=use_gcloud)
+    if found is None:
+        raise InvalidInput("no project set", field="project")
+    return found[0]
+
+
+def project_source(
+    flag: str | None,
+    config_value: str | None,
+    *,
+    auth_project: str | None = None,
+    use_gcloud: bool = True,
+    ask_gcloud: bool = True,
+) -> tuple[str, str] | None:
+    """(project, where it came from) in resolve_project's order, or None.
+
+    The source reads "--project", "LABCTL_PROJECT", "labctl settings", "GOOGLE_CLOUD_PROJECT",
+    "GCLOUD_PROJECT", "credentials", "CLOUDSDK_CORE_PROJECT", "gcloud config" or
+    "gcloud config get-value"; `ask_gcloud=False` skips running gcloud (slow).
+    """
     candidates = (
-        flag,
-        os.environ.get("LABCTL_PROJECT"),
-        config_value,
-        os.environ.get("GOOGLE_CLOUD_PROJECT"),
-        os.environ.get("GCLOUD_PROJECT"),
-        auth_project,
+        (flag, "--project"),
+        (os.environ.get("LABCTL_PROJECT"), "LABCTL_PROJECT"),
+        (config_value, "labctl settings"),
+        (os.environ.get("GOOGLE_CLOUD_PROJECT"), "GOOGLE_CLOUD_PROJECT"),
+        (os.environ.get("GCLOUD_PROJECT"), "GCLOUD_PROJECT"),
+        (auth_project, "credentials"),
     )
-    for candidate in candidates:
+    for candidate, source in candidates:
         if candidate and candidate.strip():
-            return check_project_id(candidate.strip())
-    if use_gcloud:
-        found = gcloud_project()
-        if found:
-            return check_project_id(found)
-    raise InvalidInput("no project set", field="project")
+            return check_project_id(candidate.strip()), source
+    if not use_gcloud:
+        return None
+    env = os.environ.get("CLOUDSDK_CORE_PROJECT")
+    if env and env.strip():
+        return check_project_id(env.strip()), "CLOUDSDK_CORE_PROJECT"
+    from_file = _gcloud_property("core", "project")
+    if from_file:
+        return check_project_id(from_file), "gcloud config"
+    asked = _ask_gcloud_project() if ask_gcloud else None
+    return (check_project_id(asked), "gcloud config get-value") if asked else None
+
+
+def gcloud_zone() -> str | None:
+    """The zone gcloud is configured with (CLOUDSDK_COMPUTE_ZONE, then its active
+    configuration file), or None; gcloud itself is not run."""
+    env = os.environ.get("CLOUDSDK_COMPUTE_ZONE")
+    return env.strip() if env and env.strip() else _gcloud_property("compute", "zone")
 
 
 def gcloud_project() -> str | None:
@@ -130,9 +179,10 @@ def gcloud_project() -> str | None:
     env = os.environ.get("CLOUDSDK_CORE_PROJECT")
     if env:
         return env.strip()
-    from_file = _gcloud_project_from_config_file()
-    if from_file:
-        return from_file
+    return _gcloud_property("core", "project") or _ask_gcloud_project()
+
+
+def _ask_gcloud_project() -> str | None:
     gcloud = shutil.which("gcloud")
     if not gcloud:
         return None
@@ -151,18 +201,19 @@ def gcloud_project() -> str | None:
     return value if done.returncode == 0 and value and value != "(unset)" else None
 
 
-def _gcloud_project_from_config_file() -> str | None:
+def _gcloud_property(section: str, name: str) -> str | None:
+    """A property of gcloud's active configuration file ([core] project, [compute] zone)."""
     config_dir = gcloud_config_dir()
-    name = os.environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME")
-    if not name:
+    active = os.environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME")
+    if not active:
         try:
-            name = (config_dir / "active_config").read_text().strip() or "default"
+            active = (config_dir / "active_config").read_text().strip() or "default"
         except OSError:
-            name = "default"
+            active = "default"
     parser = configparser.ConfigParser()
     try:
-        parser.read(config_dir / "configurations" / f"config_{name}")
+        parser.read(config_dir / "configurations" / f"config_{active}")
     except configparser.Error:
         return None
-    value = parser.get("core", "project", fallback="").strip()
+    value = parser.get(section, name, fallback="").strip()
     return value or None

@@ -23,6 +23,7 @@ from labctl.providers.gcp._parse import (
     parse_vm,
 )
 from labctl.providers.gcp._rest import RestCompute
+from labctl.providers.gcp.account import AccountMixin
 from labctl.providers.gcp.auth import compute_base_url
 from labctl.providers.gcp.resources import ResourcesMixin
 from labctl.retry import RetryPolicy
@@ -37,11 +38,12 @@ OPERATION_TIMEOUT = 900.0  # seconds to wait for an operation to finish
 METADATA_ATTEMPTS = 5  # read-modify-write rounds when the fingerprint keeps changing
 
 
-class GcpCompute(ResourcesMixin):
+class GcpCompute(ResourcesMixin, AccountMixin):
     """Compute Engine for one project: reads, mutations and operation waits over one REST
     session. Every request goes through `retry` (rate limits and 5xx are retried; a mutation
     keeps its requestId, so a retried insert never makes a second VM). Disks, snapshots,
-    addresses, firewalls, IAM, schedules and quotas are in ResourcesMixin."""
+    addresses, firewalls, IAM, schedules and quotas are in ResourcesMixin; what doctor asks
+    (credentials, billing, the API's clock, preemptions) in AccountMixin."""
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class GcpCompute(ResourcesMixin):
         session: requests.Session | None = None,
     ) -> None:
         self.project = project
+        self.credentials = credentials
         self.base_url = compute_base_url(base_url)
         self._operation_timeout = operation_timeout
         self._poll_interval = poll_interval

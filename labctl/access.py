@@ -8,6 +8,9 @@ recorded in `labctl-user`, so the tunnel logs in as that user and can read Jupyt
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,16 +34,32 @@ class LoginKey:
 def login_key(config_dir: Path, identity: Path | None = None, *, create: bool = True) -> LoginKey:
     """labctl's own key (made 0600 on first use), or `identity`. With create=False (a dry run)
     nothing is written: a missing key is shown as the one a real run would create."""
-    from labctl.ssh.hostkeys import fingerprint_sha256
-    from labctl.ssh.keys import default_key_path, ensure_key_pair, load_identity
+    from labctl.ssh.keys import default_key_path
 
-    if identity is not None:
-        pair = load_identity(identity)
-    elif create or default_key_path(config_dir).exists():
-        pair = ensure_key_pair(config_dir)
-    else:
+    path = default_key_path(config_dir)
+    if identity is None and path.exists():
+        known = _public_half(path)
+        if known is not None:
+            return known
+    if identity is None and not create and not path.exists():
         return LoginKey("ssh-ed25519 (created on the first real run) labctl", "(new key)", None)
+    from labctl.ssh.hostkeys import fingerprint_sha256
+    from labctl.ssh.keys import ensure_key_pair, load_identity
+
+    pair = load_identity(identity) if identity is not None else ensure_key_pair(config_dir)
     return LoginKey(pair.public_openssh, fingerprint_sha256(pair.pkey), pair.private_path)
+
+
+def _public_half(private: Path) -> LoginKey | None:
+    """labctl's key from the `.pub` file written beside it, without loading the private key
+    (and paramiko): all a VM's metadata needs. None if that file is missing or odd."""
+    try:
+        words = private.with_name(private.name + ".pub").read_text(encoding="ascii").split()
+        blob = base64.b64decode(words[1], validate=True)
+    except (OSError, UnicodeDecodeError, IndexError, binascii.Error):
+        return None
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return LoginKey(f"{words[0]} {words[1]}", f"SHA256:{digest}", private)
 
 
 def vm_user(metadata: Mapping[str, str], flag: str | None = None) -> str:

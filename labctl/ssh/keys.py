@@ -12,12 +12,14 @@ import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import paramiko
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING
 
 from labctl.ssh.errors import InvalidUsername, KeyFileError, SshKeysTooLarge
+
+# paramiko and cryptography are imported where a key is made or loaded: `vm create` with an
+# existing key only reads the public half, and must not pay for them.
+if TYPE_CHECKING:
+    import paramiko
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,9 @@ def ensure_key_pair(config_dir: Path, *, comment: str = "labctl") -> KeyPair:
     """Load labctl's ed25519 key from `config_dir`, creating it (0600, dir 0700) on first use."""
     path = default_key_path(config_dir)
     if not path.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         _make_private_dir(path.parent)
         private = Ed25519PrivateKey.generate()
         pem = private.private_bytes(
@@ -106,6 +111,8 @@ def ensure_key_pair(config_dir: Path, *, comment: str = "labctl") -> KeyPair:
 
 def load_identity(path: Path) -> KeyPair:
     """Load an unencrypted private key (ed25519, ECDSA or RSA) that only its owner can read."""
+    import paramiko
+
     path = path.expanduser()
     try:
         st = path.stat()

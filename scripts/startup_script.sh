@@ -33,6 +33,8 @@
 #   labctl/jupyter-port  8888
 #   labctl/jupyter-user  the account running JupyterLab
 #   labctl/last-active   the last activity the idle check saw (RFC 3339 UTC), at every check
+#   labctl/stopped-by    "idle" when the idle check stops the VM, with labctl/stopped-at (RFC 3339
+#                        UTC), so `labctl vm show` can tell an idle stop from a preemption
 # The Jupyter token is never logged nor published; read it over SSH from /opt/labctl/jupyter-token.
 #
 # Environment overrides (production leaves them unset; the tests run this script unprivileged
@@ -467,14 +469,17 @@ log() {
   printf '%s labctl-idle: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
 }
 
-# report_active EPOCH: publish the last activity (one guest-attribute write per run, well
-# inside the metadata server's limit of about 10 a minute).
+# put_attribute KEY VALUE: one guest-attribute write (best effort). A run writes at most three,
+# well inside the metadata server's limit of about 10 a minute.
+put_attribute() {
+  curl -fs --connect-timeout 3 --max-time 5 -X PUT --data "$2" -H 'Metadata-Flavor: Google' \
+    "$METADATA_URL/instance/guest-attributes/labctl/$1" >/dev/null 2>&1 ||
+    log "WARNING: could not write guest attribute labctl/$1"
+}
+
+# report_active EPOCH: publish the last activity.
 report_active() {
-  local when
-  when=$(date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ)
-  curl -fs --connect-timeout 3 --max-time 5 -X PUT --data "$when" -H 'Metadata-Flavor: Google' \
-    "$METADATA_URL/instance/guest-attributes/labctl/last-active" >/dev/null 2>&1 ||
-    log "WARNING: could not write guest attribute labctl/last-active"
+  put_attribute last-active "$(date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ)"
 }
 
 mark_active() {
@@ -553,6 +558,9 @@ if ((minutes == 0)); then
 fi
 if ((idle >= minutes * 60)); then
   log "idle for $((idle / 60)) min (limit $minutes min): shutting down"
+  # Said before stopping: Compute itself records no reason for a guest-initiated stop.
+  put_attribute stopped-by idle
+  put_attribute stopped-at "$(date -u -d "@$NOW" +%Y-%m-%dT%H:%M:%SZ)"
   shutdown -h now
   exit 0
 fi

@@ -657,6 +657,19 @@ def test_idle_check_reports_last_activity_for_cleanup(idle: IdleCheck) -> None:
     assert last_active_reports(idle) == [iso(NOW - timedelta(minutes=10)).split(".")[0] + "Z"]
 
 
+def test_an_idle_stop_says_so_before_shutting_down(idle: IdleCheck) -> None:
+    """`labctl vm show` tells an idle stop from a preemption by these two attributes."""
+    idle.last_active(timedelta(minutes=90))
+    assert_ok(idle.run())
+    written = idle.box.guest_attributes()
+    assert "labctl/stopped-by=idle" in written
+    assert "labctl/stopped-at=2025-03-01T12:00:00Z" in written
+    idle.last_active(timedelta(minutes=5))
+    before = len(idle.box.guest_attributes())
+    assert_ok(idle.run())
+    assert not any("stopped-by" in a for a in idle.box.guest_attributes()[before:])
+
+
 def test_idle_check_reports_now_when_active(idle: IdleCheck) -> None:
     idle.last_active(timedelta(hours=3))
     idle.kernels(("busy", timedelta(hours=2)))

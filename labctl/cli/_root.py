@@ -39,6 +39,10 @@ NOUNS: dict[str, tuple[tuple[str, ...], str]] = {
         "Forward local ports to a VM over SSH: its Jupyter, TensorBoard, anything.",
     ),
     "ssh-key": (("labctl.cli.ssh_key",), "Manage the SSH key labctl logs in to VMs with."),
+    "class": (
+        ("labctl.cli.classroom",),
+        "A whole class from a class file and a roster: set up, run and tear down.",
+    ),
     "emulator": (
         ("labctl.cli.emulator",),
         "Run a local Compute Engine + Cloud Storage emulator.",

@@ -63,7 +63,8 @@ class RestCompute:
 
     def url(self, path: str) -> str:
         """The full URL; every segment is checked so no value can redirect the request."""
-        segments = [self.project, *path.strip("/").split("/")]
+        inner = path.strip("/")
+        segments = [self.project, *(inner.split("/") if inner else ())]  # "" is the project
         for segment in segments:
             if not _SEGMENT_RE.fullmatch(segment) or ".." in segment:
                 raise InvalidInput(f"{segment!r} cannot be part of a Compute Engine URL")

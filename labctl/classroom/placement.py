@@ -156,13 +156,15 @@ def check_and_place(
     capacity[GLOBAL] = _capacity(global_per_vm, projects, pending_global, run_only=True)
     placed, unplaced = _place(demand, zones, capacity)
     new_per_region = Counter(region_of(z) for z in placed.values())
+    if regions:  # what does not fit is asked of the first (preferred) region
+        new_per_region[regions[0]] += len(unplaced)
     lines = [
         _line(r, metric, amount, by_region[r][metric], new_per_region[r], demand, r)
         for r in regions
         for metric, amount in per_vm[r].items()
     ]
     lines += [
-        _line(GLOBAL, metric, amount, projects[metric], len(placed), demand, None)
+        _line(GLOBAL, metric, amount, projects[metric], len(demand.new), demand, None)
         for metric, amount in global_per_vm.items()
     ]
     requests = _requests(demand, regions, per_vm, by_region, global_per_vm, projects, placed)

@@ -91,10 +91,10 @@ def test_vm_settings_are_checked_against_the_course_rules(tmp_path: Path) -> Non
         class_settings(cf, load_settings())
     assert exc.value.field == "class.toml line 7" and "class.vm.gpu_count" in exc.value.message
     text = '[class]\ncourse = "c1"\nends = 2026-12-20\n[class.vm]\nidle_shutdown_minutes = -1\n'
-    with pytest.raises(InvalidInput, match="class.vm.idle_shutdown_minutes: Input should be"):
+    with pytest.raises(InvalidInput, match=r"class\.vm\.idle_shutdown_minutes: Input should be"):
         class_settings(load_class(write(tmp_path, text)), load_settings())
     text = '[class]\ncourse = "c1"\nends = 2026-12-20\n[class.vm]\nzone = "us-east1-c"\n'
-    with pytest.raises(InvalidInput, match="class.vm.zone is not a VM setting"):
+    with pytest.raises(InvalidInput, match=r"class\.vm\.zone is not a VM setting"):
         class_settings(load_class(write(tmp_path, text)), load_settings())
 
 

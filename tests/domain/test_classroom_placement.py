@@ -74,7 +74,7 @@ def test_a_class_that_does_not_fit_names_the_quota_to_request() -> None:
         ("us-central1", "PREEMPTIBLE_NVIDIA_P100_GPUS", 4, 8),
     ]
     # the table shows the whole class against the preferred region's quota
-    bad = [(line.region, line.metric, line.needed, line.free) for line in check.lines if not line.ok]
+    bad = [(ln.region, ln.metric, ln.needed, ln.free) for ln in check.lines if not ln.ok]
     assert bad == [
         ("us-central1", "PREEMPTIBLE_CPUS", 64, 24),
         ("us-central1", "PREEMPTIBLE_NVIDIA_P100_GPUS", 8, 4),

@@ -118,20 +118,28 @@ class Setup:
             if s.spec is not None and s.vm_action == "create"
         }
 
+        errors: dict[str, LabctlError] = {}  # inserts refused at once (or whose retries ran out)
+
         def send(seat: Seat) -> tuple[str, Operation | None]:
             if seat.conflict:
                 return "conflict", None
-            if seat.vm_name in provisioners:
-                return "insert", provisioners[seat.vm_name].start()
-            if seat.vm is not None and seat.vm_labels:
-                labels = dict(seat.vm_labels)
-                return "labels", compute.start_label_update(
-                    seat.vm.name, seat.vm.zone, lambda current: {**current, **labels}
-                )
+            try:
+                if seat.vm_name in provisioners:
+                    return "insert", provisioners[seat.vm_name].start()
+                if seat.vm is not None and seat.vm_labels:
+                    labels = dict(seat.vm_labels)
+                    return "labels", compute.start_label_update(
+                        seat.vm.name, seat.vm.zone, lambda current: {**current, **labels}
+                    )
+            except LabctlError as exc:  # the student's bucket still goes ahead
+                errors[seat.slug] = exc
+                return "failed", None
             return "none", None
 
         def wait(seat: Seat, handle: tuple[str, Operation | None]) -> SeatResult:
             result = SeatResult()
+            if seat.slug in errors:
+                result.errors["vms"] = errors[seat.slug]
             self._bucket(seat, result, on_progress)
             self._vm(seat, handle, provisioners.get(seat.vm_name), result, on_progress)
             return result
@@ -183,7 +191,9 @@ class Setup:
     ) -> None:
         kind, operation = handle
         result.zone = seat.zone if seat.vm is not None else None
-        if kind == "conflict":
+        if kind == "failed":
+            pass  # recorded by send
+        elif kind == "conflict":
             result.errors["vms"] = AlreadyExists(seat.conflict or "", kind="vm", name=seat.vm_name)
         elif kind == "insert" and provisioner is not None:
             try:

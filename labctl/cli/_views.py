@@ -327,8 +327,8 @@ STATUS_COLUMNS = (
     "ZONE",
     "EXTERNAL IP",
     "GPU",
-    "RUNNING FOR",
-    "LAST ACTIVE",
+    "UP",  # running for
+    "ACTIVE",  # last active, as the on-VM agent reports it
     "SPEND",
     "BUDGET",
 )
@@ -660,19 +660,24 @@ def student_status_record(row: StudentStatus, now: datetime) -> dict[str, Any]:
     }
 
 
+def short_gpu(vm: Vm) -> str:
+    """'1x p100' (the model without its vendor prefix), or '-'."""
+    if not vm.gpu:
+        return "-"
+    return f"{vm.gpu.count}x {vm.gpu.type.removeprefix('nvidia-').removeprefix('tesla-')}"
+
+
 def student_status_row(row: StudentStatus, now: datetime) -> tuple[str, ...]:
     vm, spent = row.vm, row.spend
     who = row.member.email if row.member else f"{row.slug} (not in roster)"
-    budget = "-"
-    if spent and row.budget_usd:
-        budget = f"{spent.total_usd / row.budget_usd:.0%} of {usd(row.budget_usd)}"
+    budget = f"{spent.total_usd / row.budget_usd:.0%}" if spent and row.budget_usd else "-"
     return (
         who,
         vm.name if vm else "-",
         vm.state.value if vm else "missing",
         vm.zone if vm else "-",
         (vm.external_ip or "-") if vm else "-",
-        gpu_text(vm) if vm else "-",
+        short_gpu(vm) if vm else "-",
         _duration(row.running_seconds),
         _ago(row.last_active, now),
         (("~" if spent.approximate else "") + usd(spent.total_usd)) if spent else "-",
@@ -684,10 +689,12 @@ def emit_class_status(out: Output, status: ClassStatus) -> None:
     records = [student_status_record(r, status.now) for r in status.rows]
     rows = [student_status_row(r, status.now) for r in status.rows]
     out.emit(records, STATUS_COLUMNS, rows)
-    if out.fmt is Format.table:
+    if out.fmt is Format.table and rows:
+        budget = next((r.budget_usd for r in status.rows if r.budget_usd), None)
+        share = f"; BUDGET: share of {usd(budget)} per student" if budget else ""
         out.info(
-            f"SPEND: estimated from run time in labels and prices dated {status.prices_date} "
-            "(compute, GPU and boot disk; ~ approximate)"
+            f"SPEND: compute, GPU and boot disk so far, from run time kept in labels and prices "
+            f"dated {status.prices_date} (~ approximate){share}"
         )
 
 

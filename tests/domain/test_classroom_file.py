@@ -85,11 +85,15 @@ def test_errors_name_file_line_and_field(tmp_path: Path, text: str, where: str, 
 
 
 def test_vm_settings_are_checked_against_the_course_rules(tmp_path: Path) -> None:
-    text = '[class]\ncourse = "c1"\nends = 2026-12-20\n\n[class.vm]\ngpu = true\ngpu_count = 3\n'
+    text = '[class]\ncourse = "c1"\nends = 2026-12-20\n\n[class.vm]\ngpu = { count = 3 }\n'
     cf = load_class(write(tmp_path, text))
     with pytest.raises(InvalidInput) as exc:
         class_settings(cf, load_settings())
-    assert exc.value.field == "class.toml line 7" and "class.vm.gpu_count" in exc.value.message
+    assert exc.value.field == "class.toml line 6"
+    assert exc.value.message == "class.toml line 6: class.vm.gpu.count: must be one of 1, 2, 4, 8"
+    text = '[class]\ncourse = "c1"\nends = 2026-12-20\n[class.vm]\ngpu_count = 2\n'
+    with pytest.raises(InvalidInput, match=r"line 5: class\.vm\.gpu_count: unknown setting"):
+        class_settings(load_class(write(tmp_path, text)), load_settings())
     text = '[class]\ncourse = "c1"\nends = 2026-12-20\n[class.vm]\nidle_shutdown_minutes = -1\n'
     with pytest.raises(InvalidInput, match=r"class\.vm\.idle_shutdown_minutes: Input should be"):
         class_settings(load_class(write(tmp_path, text)), load_settings())

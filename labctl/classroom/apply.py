@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from labctl import buckets as bucket_ops
 from labctl.classroom.plan import ClassPlan, Leftover, Seat
-from labctl.errors import AlreadyExists, LabctlError, NotFound
+from labctl.errors import AlreadyExists, Interrupted, LabctlError, NotFound
 from labctl.models import Schedule, Vm, region_of
 from labctl.providers.base import ComputeProvider, Operation, StorageProvider
 from labctl.provisioning import Provisioner
@@ -144,14 +144,16 @@ class Setup:
             self._vm(seat, handle, provisioners.get(seat.vm_name), result, on_progress)
             return result
 
-        outcomes = apply_to_many(
-            plan.seats,
-            key=lambda s: s.slug,
-            send=send,
-            wait=wait,
-            action="setup",
-            kind="vm",
-        )
+        try:
+            outcomes = apply_to_many(
+                plan.seats, key=lambda s: s.slug, send=send, wait=wait, action="create", kind="vm"
+            )
+        except Interrupted as exc:  # name the VMs, not the slugs
+            names = {s.slug: s.vm_name for s in plan.seats}
+            in_flight = {names.get(k, k): v for k, v in exc.in_flight.items()}
+            raise Interrupted(
+                exc.message, action="create", kind="vm", in_flight=in_flight
+            ) from None
         for outcome in outcomes:
             self._count(outcome)
         return self.report

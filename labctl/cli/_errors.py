@@ -29,7 +29,15 @@ LIST = {
     "address": "labctl cleanup --all --dry-run",
     "object": "labctl bucket ls gs://{zone}",
 }
-PAST = {"create": "created", "stop": "stopped", "start": "started", "delete": "deleted"}
+PAST = {
+    "create": "created",
+    "stop": "stopped",
+    "start": "started",
+    "delete": "deleted",
+    "attach": "attached",
+    "snapshot": "snapshotted",
+    "label": "labelled",
+}
 
 
 def render(exc: e.LabctlError) -> tuple[str, str | None, int]:

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from labctl import buckets as bucket_ops
+from labctl.buckets import BucketPlan
 from labctl.classroom.plan import ClassPlan, Leftover, Seat
+from labctl.classroom.scan import STUDENT
 from labctl.errors import AlreadyExists, Interrupted, LabctlError, NotFound
 from labctl.models import Schedule, Vm, region_of
+from labctl.naming import derive_bucket_name
 from labctl.providers.base import ComputeProvider, Operation, StorageProvider
 from labctl.provisioning import Provisioner
 from labctl.runner import Outcome, apply_to_many
@@ -165,7 +168,7 @@ class Setup:
         name = seat.bucket_name
         try:
             if seat.bucket_plan is not None:
-                name = bucket_ops.create(storage, seat.bucket_plan).bucket.name
+                name = create_bucket(storage, seat.bucket_plan, seat.student.digest)
                 result.done.append("buckets")
             elif seat.bucket_labels:
                 labels = dict(seat.bucket_labels)
@@ -379,3 +382,21 @@ class Setup:
             else:
                 self.report.counts["prune"].changed += 1
         return self.report
+
+
+def create_bucket(storage: StorageProvider, planned: BucketPlan, digest: str) -> str:
+    """Create a student's bucket; its name. A name taken by someone else gets a new suffix; a
+    name that is already this student's (an earlier create whose answer was lost, then retried
+    by the client library) is the student's bucket, never a reason to make a second one."""
+    spec = planned.spec
+    for _ in range(bucket_ops.NAME_ATTEMPTS):
+        try:
+            return bucket_ops.create(storage, BucketPlan(spec)).bucket.name
+        except AlreadyExists as exc:
+            if exc.owned and storage.get_bucket(spec.name).labels.get(STUDENT) == digest:
+                return spec.name
+        spec = replace(spec, name=derive_bucket_name(planned.derived_from or spec.name))
+    raise AlreadyExists(
+        f"{bucket_ops.NAME_ATTEMPTS} bucket names for {planned.derived_from} were all taken",
+        kind="bucket",
+    )

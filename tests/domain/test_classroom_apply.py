@@ -67,3 +67,20 @@ def test_ctrl_c_names_the_vms_whose_creation_may_still_be_under_way(
     assert exc.value.action == "create" and exc.value.kind == "vm"
     assert set(exc.value.in_flight) <= {"cc-2026-student00", "cc-2026-student01"}
     assert exc.value.in_flight
+
+
+def test_a_bucket_whose_create_answer_was_lost_is_adopted_not_doubled(tmp_path: Path) -> None:
+    """The library retried a create that had landed and got 409: the bucket is this student's
+    (by its labels), so it is used; a name that is someone else's gets a new suffix."""
+    compute, storage = FakeCompute(), FakeStorage()
+    plan = plan_for(tmp_path, compute, storage, 2)
+    first, second = plan.seats
+    assert first.bucket_plan is not None and second.bucket_plan is not None
+    storage.create_bucket(first.bucket_plan.spec)  # landed, answer lost
+    storage.faults.foreign_buckets.add(second.bucket_plan.spec.name)  # another project's
+    report = Setup(plan, compute, storage).students()
+    assert report.failures == {}
+    names = sorted(b.name for b in storage.list_buckets())
+    assert first.bucket_plan.spec.name in names and len(names) == 2
+    assert second.bucket_plan.spec.name not in names
+    assert report.seats["student01"].bucket in names

@@ -199,7 +199,7 @@ def build_plan(
     found = scan(compute, storage, cf.course)
     template, zones, offering, cpus = _check_vm(cf, settings, compute, now)
     slugs = assign_slugs(roster.students, known_slugs(found))
-    seats = [_seat(m, slugs[m.digest], cf, found, template, now) for m in roster.students]
+    seats = [_seat(m, slugs[m.digest], cf, found, template) for m in roster.students]
     on_step("checking quota")
     quota = _quota(seats, found, zones, template, cpus, compute)
     for seat in seats:
@@ -281,7 +281,6 @@ def _seat(
     cf: ClassFile,
     found: ClassResources,
     template: VmSpec,
-    now: datetime,
 ) -> Seat:
     name = vm_name(cf.course, slug)
     seat = Seat(student, slug, name)
@@ -290,7 +289,7 @@ def _seat(
     named = [vm for vm in found.vms + found.other_vms if vm.name == name and vm not in mine]
     if mine:
         seat.vm = mine[0]
-    elif named and named[0].labels.get(STUDENT) == student.digest:
+    elif named and _drifted_away(named[0].labels, cf.course, student):
         seat.vm = named[0]  # ours, with labels that drifted away from the class
     elif named:
         owner = named[0].labels.get(COURSE) or "no labctl course label"
@@ -314,13 +313,18 @@ def _drift(current: Mapping[str, str], wanted: Mapping[str, str]) -> dict[str, s
     return {k: wanted[k] for k in KEPT_LABELS if k in wanted and current.get(k) != wanted[k]}
 
 
+def _drifted_away(labels: Mapping[str, str], course: str, student: Member) -> bool:
+    """The student's resource whose course or managed label was lost (never another course's)."""
+    return labels.get(STUDENT) == student.digest and labels.get(COURSE) in (None, course)
+
+
 def _bucket(seat: Seat, cf: ClassFile, found: ClassResources, labels: dict[str, str]) -> None:
-    mine = [
+    mine = [b for b in found.buckets if b.labels.get(STUDENT) == seat.student.digest]
+    mine += [
         b
-        for b in found.buckets + found.other_buckets
-        if b.labels.get(STUDENT) == seat.student.digest
+        for b in found.other_buckets
+        if _drifted_away(b.labels, cf.course, seat.student) and b.name.startswith(f"{cf.course}-")
     ]
-    mine = [b for b in mine if b.name.startswith(f"{cf.course}-")]
     if mine:
         seat.bucket = mine[0]
         seat.bucket_labels = _drift(seat.bucket.labels, labels)
@@ -446,11 +450,11 @@ def _leftovers(found: ClassResources, roster: Roster, course: str) -> list[Lefto
     students = {m.digest for m in roster.students}
     vms: dict[str, list[Vm]] = {}
     buckets: dict[str, list[Bucket]] = {}
-    for vm in found.vms:
-        if vm.labels.get(STUDENT) not in students:
+    for vm in found.vms:  # only a student's: the instructor's own VMs of the course stay
+        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
             vms.setdefault(slug_of_vm(vm, course), []).append(vm)
     for bucket in found.buckets:
-        if bucket.labels.get(STUDENT) not in students:
+        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
             buckets.setdefault(bucket.labels.get(OWNER, bucket.name), []).append(bucket)
     return [
         Leftover(slug, tuple(vms.get(slug, ())), tuple(buckets.get(slug, ())))

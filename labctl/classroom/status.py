@@ -94,10 +94,10 @@ def _seats(
         seats.append((slug, member, vm, bucket))
     gone: dict[str, tuple[Vm | None, Bucket | None]] = {}
     for vm in found.vms:
-        if vm.labels.get(STUDENT) not in students:
+        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
             gone[slug_of_vm(vm, found.course)] = (vm, None)
     for bucket in found.buckets:
-        if bucket.labels.get(STUDENT) not in students:
+        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
             slug = bucket.labels.get(OWNER, bucket.name)
             gone[slug] = (gone.get(slug, (None, None))[0], bucket)
     seats += [(slug, None, vm, bucket) for slug, (vm, bucket) in sorted(gone.items())]

@@ -343,3 +343,19 @@ def test_every_command_says_where_the_class_file_is_missing(
     result = labctl("class", command)
     assert result.exit_code == 2
     assert "class file not found: class.toml" in result.stderr
+
+
+def test_a_vm_that_lost_its_course_label_is_found_again_and_relabelled(
+    labctl: Invoke, fake_compute: FakeCompute, tmp_path: Path
+) -> None:
+    path = write_class(tmp_path, students(2), buckets=False)
+    assert labctl("class", "setup", str(path), "--yes").exit_code == 0
+    vm = next(v for v in class_vms(fake_compute) if v.name == "cc-2026-student00")
+    fake_compute.update_labels(
+        vm.name, vm.zone, lambda cur: {k: v for k, v in cur.items() if k != "labctl-course"}
+    )
+    fake_compute.calls.clear()
+    result = labctl("class", "setup", str(path), "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert inserts(fake_compute) == 0
+    assert len(class_vms(fake_compute)) == 2

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labctl.cli import _bucket_views as bucket_views
 from labctl.cli import _views as views
 from labctl.cli._output import Format
 from labctl.errors import InvalidInput, LabctlError, PartialFailure
@@ -31,13 +32,13 @@ def create(app: AppContext, request: BucketRequest, *, dry_run: bool) -> None:
     planned = buckets.plan(request, app.settings, now=datetime.now(UTC), project=known_project)
     if dry_run:
         app.out.info("dry run: would create this bucket (nothing sent)")
-        app.out.json(views.bucket_request_record(planned.spec, planned.derived_from))
+        app.out.json(bucket_views.bucket_request_record(planned.spec, planned.derived_from))
         return
     with app.out.spinner(f"Creating gs://{planned.spec.name}..."):
         result = buckets.create(app.storage, planned)
     if len(result.attempts) > 1:
         app.out.info(f"names already taken, tried: {', '.join(result.attempts[:-1])}")
-    views.emit_bucket(app.out, result.bucket)
+    bucket_views.emit_bucket(app.out, result.bucket)
     app.out.success(f"created gs://{result.bucket.name}")
     app.out.next_step(f"labctl bucket upload PATH gs://{result.bucket.name}/")
 
@@ -47,7 +48,7 @@ def listing(app: AppContext, wanted: Selector, *, sizes: bool) -> None:
 
     with app.out.spinner("Listing buckets..."):
         found = buckets.select(app.storage, wanted, now=datetime.now(UTC), sizes=sizes)
-    views.emit_buckets(app.out, found, sizes=sizes)
+    bucket_views.emit_buckets(app.out, found, sizes=sizes)
     if found:
         app.out.next_step(f"labctl bucket ls gs://{found[0].name}")
         return
@@ -86,7 +87,7 @@ def delete(
         _print_deleted(app, done, quiet_failures=total == 1)
         outcomes += done
     if not dry_run and app.out.fmt is Format.json and (selection.plans or total > 1):
-        app.out.json([views.bucket_outcome_record(o) for o in outcomes])
+        app.out.json([bucket_views.bucket_outcome_record(o) for o in outcomes])
     _raise_failures({o.key: o.error for o in outcomes if o.error is not None}, total, "deleted")
     if not dry_run and selection.plans:
         app.out.next_step("labctl bucket list")
@@ -94,15 +95,17 @@ def delete(
 
 def _delete_dry_run(app: AppContext, plans: list[DeletePlan]) -> None:
     if app.out.fmt is Format.json:
-        app.out.json([views.delete_plan_record(p) for p in plans])
+        app.out.json([bucket_views.delete_plan_record(p) for p in plans])
     elif plans:
-        app.out.table(("BUCKET", "OBJECTS", "SIZE"), views.delete_plan_rows(plans))
+        app.out.table(("BUCKET", "OBJECTS", "SIZE"), bucket_views.delete_plan_rows(plans))
     app.out.info(f"dry run: would delete {len(plans)} bucket(s); nothing deleted")
 
 
 def _confirm_delete(app: AppContext, plans: list[DeletePlan], *, yes: bool) -> None:
     if not yes:  # the plan is part of the question: on stderr, so stdout stays data only
-        lines = [f"  gs://{n}: {o} object(s), {s}" for n, o, s in views.delete_plan_rows(plans)]
+        lines = [
+            f"  gs://{n}: {o} object(s), {s}" for n, o, s in bucket_views.delete_plan_rows(plans)
+        ]
         app.out.stderr.print("\n".join(["will delete:", *lines]), markup=False)
     objects = sum(p.objects for p in plans)
     question = f"Delete {len(plans)} bucket(s)" + (f" and {objects} object(s)?" if objects else "?")
@@ -145,7 +148,7 @@ def ls(app: AppContext, url: str) -> None:
     where = transfers.parse_gs_url(url)
     with app.out.spinner(f"Listing {where}..."):
         blobs = app.storage.list_blobs(where.bucket, where.prefix)
-    views.emit_blobs(app.out, where.bucket, blobs)
+    bucket_views.emit_blobs(app.out, where.bucket, blobs)
     if not blobs:
         app.out.info(f"no objects under {where}")
         app.out.next_step(f"labctl bucket upload PATH {where}")
@@ -208,7 +211,7 @@ def _transfer(
             workers=workers,
             in_flight=in_flight,
         )
-    views.emit_transfers(app.out, outcomes)
+    bucket_views.emit_transfers(app.out, outcomes)
     _report_transfers(app, outcomes, verb, time.monotonic() - started)
 
 
@@ -242,7 +245,7 @@ def access(app: AppContext, name: str, member: str, role: str, *, grant: bool) -
     request = buckets.access_request(name, member, role)
     with app.out.spinner(f"Updating the IAM policy of gs://{request.bucket}..."):
         change = buckets.change_access(app.storage, request, grant=grant)
-    views.emit_access(app.out, change)
+    bucket_views.emit_access(app.out, change)
     where = f"gs://{request.bucket}"
     if change.changed and grant:
         app.out.success(f"granted {request.full_role} on {where} to {request.member}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from labctl.cli import _views as views
+from labctl.cli import _cleanup_views as cleanup_views
 from labctl.cli._output import Format
 from labctl.errors import Declined, PartialFailure
 
@@ -78,8 +78,8 @@ def cleanup(
     for name, error in inventory.unreadable.items():
         app.out.warn(f"{name}: activity not readable ({error.message}); no idle finding")
     if app.out.fmt is Format.table:
-        views.emit_plan_tables(app.out, plan, show_all=request.show_all)
-    for line in views.plan_summary(plan):
+        cleanup_views.emit_plan_tables(app.out, plan, show_all=request.show_all)
+    for line in cleanup_views.plan_summary(plan):
         app.out.info(line)
     results: dict[str, Result | str] = {}
     applied = False
@@ -139,7 +139,9 @@ def _finish(
 ) -> None:
     """The JSON document, the next step, and one error if something failed."""
     if app.out.fmt is Format.json:
-        app.out.json(views.cleanup_document(plan, results, applied=applied, show_all=show_all))
+        app.out.json(
+            cleanup_views.cleanup_document(plan, results, applied=applied, show_all=show_all)
+        )
     failed = {
         r.finding.name: r.error
         for r in results.values()
@@ -172,7 +174,7 @@ def costs(
         owner=chosen.owner,
         cleanup_saving=plan.monthly_saving,
     )
-    views.emit_costs(app.out, report)
+    cleanup_views.emit_costs(app.out, report)
     if not report.lines:
         app.out.info(
             "nothing that bills"

@@ -38,6 +38,8 @@ PAST = {
     "release": "released",
     "snapshot": "snapshotted",
     "clean up": "cleaned up",
+    "attach": "attached",
+    "label": "labelled",
 }
 
 
@@ -132,6 +134,13 @@ def _interrupted(exc: e.Interrupted) -> str | None:
     return f"{shown} may still be {past}" + (f": {listing}" if listing else "")
 
 
+def _partial(exc: e.PartialFailure) -> str | None:
+    if exc.kind == "class":  # name: the class file
+        file = "" if exc.name in (None, "class.toml") else f" {exc.name}"
+        return f"fix the cause and run the same command again; it resumes: labctl class setup{file}"
+    return None
+
+
 def _declined(exc: e.Declined) -> str | None:
     return "no terminal to ask on: pass --yes to go ahead" if exc.no_terminal else None
 
@@ -193,6 +202,7 @@ _TABLE: list[tuple[type[Any], Callable[[Any], str | None]]] = [
     (e.MayExist, _may_exist),
     (e.Interrupted, _interrupted),
     (e.Declined, _declined),
+    (e.PartialFailure, _partial),
     (ssh.SshAuthFailed, _ssh_auth),
     (ssh.SshConnectError, _ssh_connect),
     (ssh.JupyterNotRunning, _jupyter),

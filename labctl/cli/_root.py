@@ -47,6 +47,10 @@ NOUNS: dict[str, tuple[tuple[str, ...], str]] = {
         ("labctl.cli.cost",),
         "What exists now and what it costs per hour and month, by course, owner or kind.",
     ),
+    "class": (
+        ("labctl.cli.classroom",),
+        "A whole class from a class file and a roster: set up, run and tear down.",
+    ),
     "emulator": (
         ("labctl.cli.emulator",),
         "Run a local Compute Engine + Cloud Storage emulator.",

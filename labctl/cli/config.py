@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from labctl.cli import _views as views
+from labctl.cli import _doctor_views as doctor_views
 from labctl.cli._app import use
 from labctl.cli._options import ConfigOpt, FormatOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
 from labctl.cli._output import Format
@@ -39,7 +39,7 @@ def show(
 
     app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     settings = effective_settings(config_file=config, project=project, zone=zone)
-    views.emit_settings(app.out, settings)
+    doctor_views.emit_settings(app.out, settings)
     found = resolved_project(settings)
     if found is None:
         app.out.warn("no project set: commands that reach Google Cloud will ask for one")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from labctl.cli import _views as views
+from labctl.cli import _doctor_views as doctor_views
 from labctl.cli._app import use
 from labctl.cli._errors import doctor_fix
 from labctl.cli._options import ConfigOpt, FormatOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
@@ -56,7 +56,7 @@ def doctor(
 def run(app: AppContext, *, class_file: Path | None = None) -> bool:
     """Run every check and print them with a summary; True if any failed."""
     records, failed = check(app, class_file=class_file)
-    views.emit_doctor(app.out, records)
+    doctor_views.emit_doctor(app.out, records)
     finish(app, records, class_file)
     return failed
 
@@ -78,7 +78,7 @@ def check(app: AppContext, *, class_file: Path | None = None) -> tuple[list[dict
     with app.out.spinner("Checking..."):
         checks = checker.run()
     records = [
-        views.doctor_record(c, None if c.status is doctor.Status.OK else doctor_fix(c))
+        doctor_views.doctor_record(c, None if c.status is doctor.Status.OK else doctor_fix(c))
         for c in checks
     ]
     return records, any(c.status is doctor.Status.FAIL for c in checks)

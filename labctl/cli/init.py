@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from labctl.cli import _views as views
+from labctl.cli import _doctor_views as doctor_views
 from labctl.cli import doctor as doctor_cli
 from labctl.cli._app import use
 from labctl.cli._options import FormatOpt, QuietOpt, VerboseOpt
@@ -95,7 +95,7 @@ def init(
     if app.out.fmt is Format.json:
         app.out.json({**setup, "doctor": records})
     else:
-        views.emit_doctor(app.out, records)
+        doctor_views.emit_doctor(app.out, records)
     doctor_cli.finish(app, records, None)
     if failed:
         raise typer.Exit(1)

@@ -59,6 +59,10 @@ class StorageEmulator:
 
         quiet_library_logs(self.verbose)
         storage = Storage(use_memory_fs=True)
+        # In memory, the library still re-serialises every bucket, object and policy into an
+        # in-memory ".meta" file after each change, and reads it back only when constructed:
+        # O(buckets) per write, quadratic for a class of 1,000 (most of the emulator's CPU).
+        storage._write_config_to_file = lambda: None
         try:
             server = make_storage_server(
                 storage, self.requested_port, self._lock, lambda: self.disabled()

@@ -151,10 +151,19 @@ class ComputeProvider(Protocol):
         """Read-modify-write of a VM's labels with its labelFingerprint."""
         ...
 
+    def start_label_update(self, name: str, zone: str, update: LabelsUpdate) -> Operation | None:
+        """As update_labels, but return the setLabels operation instead of waiting for it, so
+        a batch sends every change first; None when the labels are already as wanted."""
+        ...
+
     # -- what a class needs: access per VM, schedules, quotas -------------------------------
 
     def update_vm_iam(self, name: str, zone: str, update: IamUpdate) -> IamPolicy:
         """Change the VM's own IAM policy (etag compare-and-set); the policy as written."""
+        ...
+
+    def get_vm_iam(self, name: str, zone: str) -> IamPolicy:
+        """The VM's own IAM policy (instances.getIamPolicy). Raises NotFound."""
         ...
 
     def list_schedules(self) -> list[Schedule]: ...
@@ -165,6 +174,10 @@ class ComputeProvider(Protocol):
 
     def attach_schedule(self, vm: str, zone: str, schedule: str) -> Operation:
         """Attach the region's schedule `schedule` to the VM (addResourcePolicies)."""
+        ...
+
+    def detach_schedule(self, vm: str, zone: str, schedule: str) -> Operation:
+        """Detach the region's schedule `schedule` from the VM (removeResourcePolicies)."""
         ...
 
     def region_quotas(self, region: str) -> list[Quota]: ...
@@ -257,4 +270,14 @@ class StorageProvider(Protocol):
 
     def remove_bucket_member(self, bucket: str, role: str, member: str) -> bool:
         """Revoke role from member on the bucket; False if it was not granted."""
+        ...
+
+    def update_bucket_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
+        """Read-modify-write of the bucket's unconditional bindings (etag compare-and-set, redone
+        on a concurrent change); nothing is written when `update` changes nothing. Returns
+        role -> sorted members as written. Raises NotFound."""
+        ...
+
+    def update_bucket_labels(self, bucket: str, update: LabelsUpdate) -> None:
+        """Read-modify-write of the bucket's labels (a patch). Raises NotFound."""
         ...

@@ -262,3 +262,74 @@ def test_what_doctor_asks(world: World) -> None:
     assert when.tzinfo is not None
     assert c.get_vm("vm1", "us-central1-c").state is VmState.STOPPED
     assert c.preemptions("other", "us-central1-c") == []
+
+
+# -- what `labctl class` relies on -------------------------------------------------------------
+
+ADMIN = "roles/compute.instanceAdmin.v1"
+
+
+def test_vm_iam_read_and_exact_role_update(world: World) -> None:
+    create(world, spec())
+    c = world.compute
+    assert dict(c.get_vm_iam("vm1", "us-central1-c").bindings) == {}
+    c.update_vm_iam("vm1", "us-central1-c", lambda b: {**b, ADMIN: {"user:bo@uni.edu"}})
+    written = c.update_vm_iam(
+        "vm1", "us-central1-c", lambda b: {**b, ADMIN: {"user:ana@uni.edu", "user:ta@uni.edu"}}
+    )
+    read = c.get_vm_iam("vm1", "us-central1-c")
+    assert {r: set(m) for r, m in read.bindings.items()} == {
+        ADMIN: {"user:ana@uni.edu", "user:ta@uni.edu"}
+    }
+    assert read.etag == written.etag
+    with pytest.raises(NotFound) as gone:
+        c.get_vm_iam("nope", "us-central1-c")
+    assert gone.value.kind == "vm"
+
+
+def test_schedule_attach_detach_and_delete(world: World) -> None:
+    from labctl.models import Schedule
+
+    c = world.compute
+    create(world, spec())
+    schedule = Schedule("cc-schedule-1", "us-central1", "0 9 * * 1", "0 12 * * 1", "Europe/Zurich")
+    c.wait(c.create_schedule(schedule))
+    with pytest.raises(AlreadyExists):
+        c.create_schedule(schedule)
+    [listed] = [s for s in c.list_schedules() if s.name == "cc-schedule-1"]
+    assert (listed.region, listed.start, listed.timezone) == (
+        "us-central1",
+        "0 9 * * 1",
+        "Europe/Zurich",
+    )
+    c.wait(c.attach_schedule("vm1", "us-central1-c", "cc-schedule-1"))
+    assert c.get_vm("vm1", "us-central1-c").resource_policies == ("cc-schedule-1",)
+    c.wait(c.detach_schedule("vm1", "us-central1-c", "cc-schedule-1"))
+    assert c.get_vm("vm1", "us-central1-c").resource_policies == ()
+    c.wait(c.delete_schedule("cc-schedule-1", "us-central1"))
+    assert [s for s in c.list_schedules() if s.name == "cc-schedule-1"] == []
+
+
+def test_label_update_returns_an_operation_or_none(world: World) -> None:
+    c = world.compute
+    create(world, spec())
+    operation = c.start_label_update("vm1", "us-central1-c", lambda cur: {**cur, "x": "1"})
+    assert operation is not None
+    c.wait(operation)
+    assert c.get_vm("vm1", "us-central1-c").labels["x"] == "1"
+    assert c.start_label_update("vm1", "us-central1-c", lambda cur: cur) is None
+
+
+def test_quotas_count_a_running_spot_gpu_vm(world: World) -> None:
+    """A project starts without preemptible quota: its spot VMs count in the standard one."""
+    c = world.compute
+    create(world, spec())
+    regional = {q.metric: q for q in c.region_quotas("us-central1")}
+    assert regional["PREEMPTIBLE_NVIDIA_P100_GPUS"].limit == 0
+    assert regional["NVIDIA_P100_GPUS"].usage == 1
+    assert regional["CPUS"].usage == 8
+    assert regional["PREEMPTIBLE_NVIDIA_P100_GPUS"].usage == 0
+    project = {q.metric: q for q in c.project_quotas()}
+    assert project["GPUS_ALL_REGIONS"].usage == 1 and project["GPUS_ALL_REGIONS"].region is None
+    c.wait(c.stop_vm("vm1", "us-central1-c"))
+    assert {q.metric: q for q in c.region_quotas("us-central1")}["CPUS"].usage == 0

@@ -303,3 +303,29 @@ def test_both_providers_satisfy_the_protocol_for_mypy() -> None:
 
         real: StorageProvider = GcpStorage("labctl-demo")
         assert real
+
+
+def test_update_bucket_iam_sets_a_role_exactly_and_keeps_others(storage: StorageProvider) -> None:
+    """What `class setup` relies on: one role made exactly {student, TAs}, other roles kept."""
+    storage.create_bucket(spec("iam-2"))
+    other = "roles/storage.objectViewer"
+    storage.add_bucket_member("iam-2", other, "user:viewer@uni.edu")
+    role = "roles/storage.objectAdmin"
+    storage.add_bucket_member("iam-2", role, "user:someone-else@uni.edu")
+    wanted = {"user:ana@uni.edu", "user:ta@uni.edu"}
+    written = storage.update_bucket_iam("iam-2", lambda b: {**b, role: set(wanted)})
+    expected = {other: ["user:viewer@uni.edu"], role: sorted(wanted)}
+    assert written == expected
+    assert storage.bucket_members("iam-2") == expected
+    again = storage.update_bucket_iam("iam-2", lambda b: {**b, role: set(wanted)})
+    assert again == expected
+    with pytest.raises(NotFound):
+        storage.update_bucket_iam("no-such-bucket-x", lambda b: b)
+
+
+def test_update_bucket_labels_adds_and_keeps(storage: StorageProvider) -> None:
+    storage.create_bucket(spec("labels-1"))
+    storage.update_bucket_labels("labels-1", lambda cur: {**cur, "labctl-expires": "2026-12-20"})
+    assert storage.get_bucket("labels-1").labels == {**LABELS, "labctl-expires": "2026-12-20"}
+    with pytest.raises(NotFound):
+        storage.update_bucket_labels("no-such-bucket-x", lambda cur: cur)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from labctl import catalog
-from labctl.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, TransientError
+from labctl.errors import AlreadyExists, InvalidInput, NotFound, TransientError
 from labctl.models import (
     Address,
     Billing,
@@ -186,7 +186,30 @@ class FakeResources:
 
         self._call("instances.setLabels", set_labels)
 
+    def start_label_update(self, name: str, zone: str, update: LabelsUpdate) -> Operation | None:
+        def set_labels() -> Operation | None:
+            with self._lock:
+                vm = self._vms.get((zone, name))
+                if vm is None:
+                    raise NotFound(f"VM {name} not found in zone {zone}", kind="vm", name=name)
+                wanted = update(dict(vm.labels))
+                if wanted == dict(vm.labels):
+                    return None
+                self._vms[(zone, name)] = replace(vm, labels=wanted)
+                return self._operation(zone, f"instances/{name}")
+
+        return self._call("instances.setLabels", set_labels)
+
     # -- a class's access and schedules -----------------------------------------------------------
+
+    def get_vm_iam(self, name: str, zone: str) -> IamPolicy:
+        def get() -> IamPolicy:
+            with self._lock:
+                if (zone, name) not in self._vms:
+                    raise NotFound(f"VM {name} not found in zone {zone}", kind="vm", name=name)
+                return self._iam.get((zone, name), IamPolicy({}, "e0"))
+
+        return self._call("instances.getIamPolicy", get)
 
     def update_vm_iam(self, name: str, zone: str, update: IamUpdate) -> IamPolicy:
         def set_policy() -> IamPolicy:
@@ -209,7 +232,11 @@ class FakeResources:
             with self._lock:
                 key = (schedule.region, schedule.name)
                 if key in self._schedules:
-                    raise PreconditionFailed(f"schedule {schedule.name} exists")
+                    raise AlreadyExists(
+                        f"schedule {schedule.name} already exists in {schedule.region}",
+                        kind="schedule",
+                        name=schedule.name,
+                    )
                 self._schedules[key] = schedule
                 return Operation(f"op-{schedule.name}", f"regions/{schedule.region}")
 
@@ -243,6 +270,18 @@ class FakeResources:
                 return self._operation(zone, f"instances/{vm}")
 
         return self._call("instances.addResourcePolicies", attach)
+
+    def detach_schedule(self, vm: str, zone: str, schedule: str) -> Operation:
+        def detach() -> Operation:
+            with self._lock:
+                found = self._vms.get((zone, vm))
+                if found is None:
+                    raise NotFound(f"VM {vm} not found in zone {zone}", kind="vm", name=vm)
+                policies = tuple(p for p in found.resource_policies if p != schedule)
+                self._vms[(zone, vm)] = replace(found, resource_policies=policies)
+                return self._operation(zone, f"instances/{vm}")
+
+        return self._call("instances.removeResourcePolicies", detach)
 
     # -- internals --------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from labctl.errors import AlreadyExists, LabctlError, LocalError, NotEmpty, NotFound
 from labctl.models import BlobInfo, Bucket, BucketSpec
-from labctl.providers.base import Progress
+from labctl.providers.base import IamUpdate, LabelsUpdate, Progress
 
 CHUNK = 1024 * 1024  # progress is reported per chunk, as the real provider does
 
@@ -257,6 +257,22 @@ class FakeStorage:
                 return False
             members.discard(member)
             return True
+
+    def update_bucket_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
+        self._call("update_bucket_iam")
+        with self._lock:
+            found = self._get(bucket)
+            current = {r: set(m) for r, m in found.iam.items() if m}
+            wanted = {r: set(m) for r, m in update({r: set(m) for r, m in current.items()}).items()}
+            found.iam = {r: m for r, m in wanted.items() if m}
+            return {role: sorted(m) for role, m in sorted(found.iam.items()) if m}
+
+    def update_bucket_labels(self, bucket: str, update: LabelsUpdate) -> None:
+        self._call("update_bucket_labels")
+        with self._lock:
+            found = self._get(bucket)
+            labels = update(dict(found.bucket.labels))
+            found.bucket = replace(found.bucket, labels=labels)
 
 
 def _version(fd: int) -> tuple[int, int, int]:

@@ -98,7 +98,27 @@ class ResourcesMixin:
                 log.info("labels of %s changed meanwhile (attempt %d)", name, attempt)
         raise PreconditionFailed(f"labels of VM {name} kept changing", kind="vm", name=name)
 
+    def start_label_update(self, name: str, zone: str, update: LabelsUpdate) -> Operation | None:
+        path = f"zones/{zone}/instances/{name}"
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            body = self._get(path, kind="vm", name=name, zone=zone)
+            current = dict(body.get("labels") or {})
+            wanted = update(dict(current))
+            if wanted == current:
+                return None
+            request = {"labels": wanted, "labelFingerprint": body.get("labelFingerprint", "")}
+            try:
+                return self._send("POST", f"{path}/setLabels", request, name=name, zone=zone)
+            except PreconditionFailed:
+                log.info("labels of %s changed meanwhile (attempt %d)", name, attempt)
+        raise PreconditionFailed(f"labels of VM {name} kept changing", kind="vm", name=name)
+
     # -- a class's access and schedules -----------------------------------------------------------
+
+    def get_vm_iam(self, name: str, zone: str) -> IamPolicy:
+        params = {"optionsRequestedPolicyVersion": IAM_POLICY_VERSION}
+        path = f"zones/{zone}/instances/{name}/getIamPolicy"
+        return parse_policy(self._get(path, params, kind="vm", name=name, zone=zone))
 
     def update_vm_iam(self, name: str, zone: str, update: IamUpdate) -> IamPolicy:
         path = f"zones/{zone}/instances/{name}"
@@ -147,6 +167,12 @@ class ResourcesMixin:
         region = zone.rsplit("-", 1)[0]
         url = f"projects/{self.project}/regions/{region}/resourcePolicies/{schedule}"
         path = f"zones/{zone}/instances/{vm}/addResourcePolicies"
+        return self._send("POST", path, {"resourcePolicies": [url]}, kind="vm", name=vm, zone=zone)
+
+    def detach_schedule(self, vm: str, zone: str, schedule: str) -> Operation:
+        region = zone.rsplit("-", 1)[0]
+        url = f"projects/{self.project}/regions/{region}/resourcePolicies/{schedule}"
+        path = f"zones/{zone}/instances/{vm}/removeResourcePolicies"
         return self._send("POST", path, {"resourcePolicies": [url]}, kind="vm", name=vm, zone=zone)
 
     # -- helpers ------------------------------------------------------------------------------

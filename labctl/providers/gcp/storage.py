@@ -20,7 +20,7 @@ from labctl.errors import (
     PreconditionFailed,
 )
 from labctl.models import BlobInfo, Bucket, BucketSpec
-from labctl.providers.base import Progress
+from labctl.providers.base import IamUpdate, LabelsUpdate, Progress
 from labctl.providers.gcp._checksums import HashingReader, HashingWriter, file_md5
 from labctl.providers.gcp._storage_errors import is_loopback, storage_errors
 
@@ -363,6 +363,46 @@ class GcpStorage:
                     raise
                 log.info("IAM policy of %s changed meanwhile; retry %d", bucket, attempt)
         raise AssertionError("unreachable")
+
+    def update_bucket_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
+        """One read and (only if something changes) one write, with the policy's etag."""
+        handle = self.client.bucket(bucket)
+        for attempt in range(1, IAM_ATTEMPTS + 1):
+            with _bucket_errors(bucket):
+                policy = handle.get_iam_policy(requested_policy_version=3, timeout=self.timeout)
+            plain: dict[str, set[str]] = {}
+            for binding in policy.bindings:
+                if not binding.get("condition"):
+                    plain.setdefault(binding["role"], set()).update(binding.get("members", ()))
+            current = {r: m for r, m in plain.items() if m}
+            wanted = {r: set(m) for r, m in update({r: set(m) for r, m in current.items()}).items()}
+            wanted = {r: m for r, m in wanted.items() if m}
+            if wanted == current:
+                return {r: sorted(m) for r, m in sorted(current.items())}
+            kept = [b for b in policy.bindings if b.get("condition")]
+            policy.bindings = kept + [
+                {"role": r, "members": set(m)} for r, m in sorted(wanted.items())
+            ]
+            try:
+                with _bucket_errors(bucket):
+                    handle.set_iam_policy(policy, timeout=self.timeout)
+                return {r: sorted(m) for r, m in sorted(wanted.items())}
+            except PreconditionFailed:
+                if attempt == IAM_ATTEMPTS:
+                    raise
+                log.info("IAM policy of %s changed meanwhile; retry %d", bucket, attempt)
+        raise AssertionError("unreachable")
+
+    def update_bucket_labels(self, bucket: str, update: LabelsUpdate) -> None:
+        with _bucket_errors(bucket):
+            found = self.client.get_bucket(bucket, timeout=self.timeout)
+        current = dict(found.labels or {})
+        wanted = update(dict(current))
+        if wanted == current:
+            return
+        found.labels = wanted  # the library sends removed keys as null in the patch
+        with _bucket_errors(bucket):
+            found.patch(timeout=self.timeout)
 
 
 def _bucket_errors(bucket: str, what: str | None = None) -> Any:

@@ -1,0 +1,125 @@
+"""Spend so far per student, from labels alone, surviving stop and start.
+
+Compute keeps only the current run's start (`lastStartTimestamp`) and the last stop
+(`lastStopTimestamp`). labctl keeps the rest in two labels on the VM:
+
+- `labctl-run-seconds`: seconds of finished runs counted so far;
+- `labctl-run-counted`: the start (YYYYMMDD-HHMMSS, UTC) of the last run added to it.
+
+Running time = counted seconds + the current run (now - lastStartTimestamp) while it runs, or
++ the last run (lastStopTimestamp - lastStartTimestamp) once stopped if not counted yet.
+`class stop`, `class start` and `class status` write a stopped VM's uncounted run into the
+labels, so it survives the next start. What this misses: a run that ends without labctl
+seeing the VM stopped before it starts again (idle shutdown or preemption, then a scheduled
+start). Compute + GPU, and the boot disk (which bills whether the VM runs or not, since its
+creation), are priced from the price table; a part without a price makes the spend unknown,
+never $0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from labctl.labels import CREATED_FORMAT
+from labctl.models import Disk, Vm, VmState
+from labctl.pricing import PriceTable
+
+RUN_SECONDS = "labctl-run-seconds"
+RUN_COUNTED = "labctl-run-counted"
+# A boot disk created without a type is pd-standard (instances.insert, initializeParams.diskType).
+BOOT_DISK_TYPE = "pd-standard"
+BUDGET_WARNINGS = (0.5, 0.9, 1.0)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(CREATED_FORMAT)
+
+
+def counted_seconds(vm: Vm) -> int:
+    text = vm.labels.get(RUN_SECONDS, "0")
+    return int(text) if text.isdigit() else 0
+
+
+def uncounted_run(vm: Vm) -> int | None:
+    """Seconds of a finished run of a stopped VM that the labels do not hold yet, else None."""
+    if vm.state is not VmState.STOPPED or vm.last_started is None or vm.last_stopped is None:
+        return None
+    if vm.last_stopped <= vm.last_started or vm.labels.get(RUN_COUNTED) == _stamp(vm.last_started):
+        return None
+    return int((vm.last_stopped - vm.last_started).total_seconds())
+
+
+def record_run(vm: Vm) -> dict[str, str] | None:
+    """The labels to write so the finished run is counted; None if nothing to record."""
+    seconds = uncounted_run(vm)
+    if seconds is None or vm.last_started is None:
+        return None
+    return {
+        RUN_SECONDS: str(counted_seconds(vm) + seconds),
+        RUN_COUNTED: _stamp(vm.last_started),
+    }
+
+
+def current_run(vm: Vm, now: datetime) -> int | None:
+    """Seconds the VM has been running now (None when it is not running)."""
+    if vm.state not in (VmState.RUNNING, VmState.PENDING, VmState.STOPPING):
+        return None
+    start = vm.last_started or vm.created
+    return max(0, int((now - start).total_seconds())) if start else 0
+
+
+def run_seconds(vm: Vm, now: datetime) -> int:
+    """Every second the VM ran, as far as Compute and the labels tell."""
+    return counted_seconds(vm) + (uncounted_run(vm) or 0) + (current_run(vm, now) or 0)
+
+
+@dataclass(frozen=True)
+class Spend:
+    """USD amounts are None when a price is unknown."""
+
+    hours: float
+    compute_usd: float | None  # machine + GPU while running
+    disk_usd: float | None  # the boot disk since creation
+    approximate: bool
+
+    @property
+    def total_usd(self) -> float | None:
+        if self.compute_usd is None or self.disk_usd is None:
+            return None
+        return round(self.compute_usd + self.disk_usd, 2)
+
+
+def boot_disk(vm_name: str, zone: str, size_gb: int) -> Disk:
+    return Disk(vm_name, zone, size_gb, (), type=BOOT_DISK_TYPE)
+
+
+def spend(vm: Vm, prices: PriceTable, now: datetime, *, disk_gb: int) -> Spend:
+    hourly = prices.estimate(
+        zone=vm.zone,
+        machine_type=vm.machine_type,
+        provisioning=vm.provisioning,
+        gpu_type=vm.gpu.type if vm.gpu else None,
+        gpu_count=vm.gpu.count if vm.gpu else 0,
+    )
+    disk_hourly = prices.disk_estimate(boot_disk(vm.name, vm.zone, disk_gb))
+    hours = run_seconds(vm, now) / 3600
+    lifetime = max(0.0, (now - vm.created).total_seconds()) / 3600 if vm.created else 0.0
+    return Spend(
+        round(hours, 2),
+        _times(hourly.usd_per_hour, hours),
+        _times(disk_hourly.usd_per_hour, lifetime),
+        hourly.approximate or disk_hourly.approximate,
+    )
+
+
+def _times(usd_per_hour: float | None, hours: float) -> float | None:
+    return None if usd_per_hour is None else round(usd_per_hour * hours, 2)
+
+
+def budget_level(spent: float | None, budget: float | None) -> float | None:
+    """The highest warning threshold reached (0.5, 0.9, 1.0), or None."""
+    if not budget or spent is None:
+        return None
+    reached = [level for level in BUDGET_WARNINGS if spent >= budget * level]
+    return reached[-1] if reached else None

@@ -1,0 +1,154 @@
+"""`class status`: one row per student from one aggregated VM list and one bucket list, plus
+the on-VM agent's guest attributes of running VMs (read concurrently)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from labctl.classroom.classfile import ClassFile
+from labctl.classroom.roster import Member, Roster
+from labctl.classroom.scan import STUDENT, ClassResources, scan, slug_of_vm
+from labctl.classroom.spend import Spend, budget_level, current_run, record_run, spend
+from labctl.labels import OWNER
+from labctl.models import Bucket, Vm, VmState
+from labctl.pricing import PriceTable
+from labctl.providers.base import ComputeProvider, Operation, StorageProvider
+from labctl.runner import Outcome, apply_to_many
+
+LAST_ACTIVE = "labctl/last-active"  # written by the on-VM agent: epoch seconds or RFC 3339
+
+
+@dataclass(frozen=True)
+class StudentStatus:
+    slug: str
+    member: Member | None  # None: in the cloud, no longer in the roster
+    vm: Vm | None
+    bucket: Bucket | None
+    last_active: datetime | str | None
+    running_seconds: int | None
+    spend: Spend | None
+    budget_usd: float | None
+
+    @property
+    def budget_level(self) -> float | None:
+        return budget_level(self.spend.total_usd, self.budget_usd) if self.spend else None
+
+
+@dataclass(frozen=True)
+class ClassStatus:
+    course: str
+    rows: list[StudentStatus]
+    recorded: int  # finished runs written into labels by this look
+    prices_date: str
+    now: datetime
+
+
+def class_status(
+    cf: ClassFile,
+    roster: Roster,
+    compute: ComputeProvider,
+    storage: StorageProvider | None,
+    prices: PriceTable,
+    *,
+    disk_gb: int,
+    now: datetime | None = None,
+) -> ClassStatus:
+    now = now or datetime.now(UTC)
+    found = scan(compute, storage, cf.course, schedules=False)
+    running = [vm for vm in found.vms if vm.state is VmState.RUNNING]
+    active = _last_active(compute, running)
+    recorded = record_runs(compute, found.vms)
+    rows = []
+    for slug, member, vm, bucket in _seats(found, roster):
+        rows.append(
+            StudentStatus(
+                slug=slug,
+                member=member,
+                vm=vm,
+                bucket=bucket,
+                last_active=active.get(vm.name) if vm else None,
+                running_seconds=current_run(vm, now) if vm else None,
+                spend=spend(vm, prices, now, disk_gb=disk_gb) if vm else None,
+                budget_usd=cf.budget_usd,
+            )
+        )
+    return ClassStatus(cf.course, rows, len(recorded), prices.date, now)
+
+
+def _seats(
+    found: ClassResources, roster: Roster
+) -> list[tuple[str, Member | None, Vm | None, Bucket | None]]:
+    """Roster students in roster order (with or without resources), then those only in the
+    cloud, by slug."""
+    vms = {vm.labels.get(STUDENT, ""): vm for vm in found.vms}
+    buckets = {b.labels.get(STUDENT, ""): b for b in found.buckets}
+    seats: list[tuple[str, Member | None, Vm | None, Bucket | None]] = []
+    students = {m.digest for m in roster.students}
+    for member in roster.students:
+        vm, bucket = vms.get(member.digest), buckets.get(member.digest)
+        slug = (
+            slug_of_vm(vm, found.course) if vm else bucket.labels.get(OWNER, "") if bucket else ""
+        )
+        seats.append((slug, member, vm, bucket))
+    gone: dict[str, tuple[Vm | None, Bucket | None]] = {}
+    for vm in found.vms:
+        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
+            gone[slug_of_vm(vm, found.course)] = (vm, None)
+    for bucket in found.buckets:
+        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
+            slug = bucket.labels.get(OWNER, bucket.name)
+            gone[slug] = (gone.get(slug, (None, None))[0], bucket)
+    seats += [(slug, None, vm, bucket) for slug, (vm, bucket) in sorted(gone.items())]
+    return seats
+
+
+def _last_active(compute: ComputeProvider, running: Sequence[Vm]) -> dict[str, datetime | str]:
+    if not running:
+        return {}
+    outcomes = apply_to_many(
+        running,
+        key=lambda vm: vm.name,
+        send=lambda vm: compute.get_guest_attributes(vm.name, vm.zone, "labctl/"),
+        action="read",
+        kind="vm",
+    )
+    found: dict[str, datetime | str] = {}
+    for outcome in outcomes:
+        value = (outcome.value or {}).get(LAST_ACTIVE) if outcome.ok else None
+        if value:
+            found[outcome.key] = _moment(value)
+    return found
+
+
+def _moment(text: str) -> datetime | str:
+    """Epoch seconds or RFC 3339 -> a datetime; anything else is shown as written."""
+    try:
+        if text.strip().isdigit():
+            return datetime.fromtimestamp(int(text), UTC)
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return text
+
+
+def record_runs(compute: ComputeProvider, vms: Sequence[Vm]) -> list[Outcome[Vm]]:
+    """Write each stopped VM's finished, uncounted run into its labels (spend survives the next
+    start); every change is sent first, then the operations are waited on."""
+    todo = [(vm, labels) for vm in vms if (labels := record_run(vm)) is not None]
+    if not todo:
+        return []
+
+    def send(item: tuple[Vm, dict[str, str]]) -> Operation | None:
+        vm, labels = item
+        return compute.start_label_update(vm.name, vm.zone, lambda current: {**current, **labels})
+
+    outcomes = apply_to_many(
+        todo,
+        key=lambda item: item[0].name,
+        send=send,
+        wait=lambda _item, op: compute.wait(op) if op is not None else None,
+        action="label",
+        kind="vm",
+    )
+    return [Outcome(o.key, o.item[0], o.value, o.error) for o in outcomes]

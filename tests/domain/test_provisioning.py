@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from labctl.errors import AlreadyExists, InvalidInput, MayExist, QuotaExceeded, Stockout
 from labctl.models import Gpu, Provisioning, VmSpec
+from labctl.providers.base import Operation
 from labctl.providers.fake.compute import FakeCompute
 from labctl.provisioning import Attempt, CreateResult, Provisioner, check_spec, failover_order
 
@@ -172,3 +174,22 @@ def test_insert_that_keeps_failing_is_reported_as_maybe_created_and_not_failed_o
     assert "may have been created in us-central1-c" in exc.value.message
     assert (exc.value.action, exc.value.name, exc.value.zone) == ("create", "vm1", "us-central1-c")
     assert {rid for rid in fake.insert_request_ids} == {fake.insert_request_ids[0]}  # one zone
+
+
+def test_a_racer_that_took_the_name_in_the_next_zone_is_named_with_its_zone() -> None:
+    """Two creates of one name race: ours is stocked out in us-central1-c while the other
+    lands in us-central1-f; our failover must not make a second VM there or elsewhere."""
+
+    class Racing(FakeCompute):
+        def insert_vm(self, spec: VmSpec, *, request_id: str) -> Operation:
+            operation = super().insert_vm(spec, request_id=request_id)
+            if spec.zone == "us-central1-c":  # meanwhile the other create lands in f
+                super().insert_vm(replace(spec, zone="us-central1-f"), request_id="racer")
+            return operation
+
+    fake = Racing()
+    fake.faults.stockout_zones = {"us-central1-c"}
+    with pytest.raises(AlreadyExists) as exc:
+        create_with_failover(fake, spec(), allowed_zones=ALLOWED)
+    assert exc.value.zone == "us-central1-f"
+    assert [vm.zone for vm in fake.list_vms(name="vm1")] == ["us-central1-f"]

@@ -148,10 +148,6 @@ class QuotaExceeded(LabctlError):
     def is_global(self) -> bool:
         return self.region is None
 
-    @property
-    def is_gpu(self) -> bool:
-        return "GPUS" in self.metric
-
 
 class RateLimited(LabctlError):
     """The API asked us to slow down (403 rateLimitExceeded / 429). Retryable."""

@@ -112,11 +112,6 @@ FIREWALL_PREFIX = PREFIX
 FIREWALL_DESCRIPTION = "Created by labctl"
 
 
-def firewall_description(course: str, purpose: str) -> str:
-    """The description of a rule labctl creates: 'Created by labctl for course ml: IAP SSH'."""
-    return f"{FIREWALL_DESCRIPTION} for course {label_value(course)}: {purpose}"
-
-
 def is_labctl_firewall(name: str, description: str) -> bool:
     return name.startswith(FIREWALL_PREFIX) and description.startswith(FIREWALL_DESCRIPTION)
 

@@ -20,9 +20,8 @@ MAX_LABELS = 64
 BUCKET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]")
 # "google" and close misspellings ("g00gle", "googl3") are refused anywhere in a bucket name.
 _GOOGLE_LIKE = re.compile(r"g[o0]{2}g[l1][e3]")
-# Zones ("us-central1-c") and regions ("us-central1"): what may go into a URL path.
+# Zones ("us-central1-c"): what may go into a URL path.
 ZONE_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+-[a-z]")
-REGION_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+")
 # Project ids: 6-30 characters, a lowercase letter first, lowercase letters, digits and hyphens,
 # no trailing hyphen; older ones may carry a "domain.com:" prefix
 # (https://cloud.google.com/resource-manager/docs/creating-managing-projects).

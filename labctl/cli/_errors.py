@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labctl import errors as e
+from labctl.labels import FIREWALL_DESCRIPTION, FIREWALL_PREFIX
 from labctl.ssh import errors as ssh
 
 QUOTA_URL = "https://console.cloud.google.com/iam-admin/quotas"
@@ -218,9 +219,11 @@ _TABLE: list[tuple[type[Any], Callable[[Any], str | None]]] = [
 
 
 # -- labctl doctor: the command that fixes each problem a check reports -------------------------
+# Named and described as labctl's rules are (labctl.labels), so cleanup knows it as labctl's.
 IAP_FIREWALL_RULE = (
-    "gcloud compute firewall-rules create labctl-allow-ssh-from-iap --network=default "
-    "--direction=INGRESS --allow=tcp:22 --source-ranges=35.235.240.0/20 --project={project}"
+    f"gcloud compute firewall-rules create {FIREWALL_PREFIX}allow-ssh-from-iap --network=default "
+    "--direction=INGRESS --allow=tcp:22 --source-ranges=35.235.240.0/20 "
+    f"--description='{FIREWALL_DESCRIPTION}: SSH through IAP' --project={{project}}"
 )
 DOCTOR_FIXES: dict[str, str] = {
     "no-credentials": (

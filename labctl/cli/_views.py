@@ -127,12 +127,6 @@ def outcome_record(outcome: Outcome[Any], state: str | None) -> dict[str, Any]:
     return record
 
 
-def failures_summary(failures: dict[str, LabctlError]) -> list[tuple[str, str]]:
-    from labctl.cli._errors import render
-
-    return [(name, render(error)[0]) for name, error in failures.items()]
-
-
 def human_bytes(size: int | None) -> str:
     """'512 B', '2.0 KiB', '3.0 GiB'; '-' when unknown."""
     if size is None:

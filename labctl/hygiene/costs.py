@@ -12,7 +12,6 @@ from labctl.hygiene.model import Inventory
 from labctl.models import Vm, VmState
 from labctl.pricing import Estimate, PriceTable, total
 
-GROUPINGS = ("course", "owner", "kind")
 GIB = 2**30
 
 

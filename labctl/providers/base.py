@@ -147,13 +147,10 @@ class ComputeProvider(Protocol):
 
     def delete_firewall(self, name: str) -> Operation: ...
 
-    def update_labels(self, name: str, zone: str, update: LabelsUpdate) -> None:
-        """Read-modify-write of a VM's labels with its labelFingerprint."""
-        ...
-
     def start_label_update(self, name: str, zone: str, update: LabelsUpdate) -> Operation | None:
-        """As update_labels, but return the setLabels operation instead of waiting for it, so
-        a batch sends every change first; None when the labels are already as wanted."""
+        """Read-modify-write of a VM's labels with its labelFingerprint; the setLabels
+        operation, not waited for (a batch sends every change first), or None when the labels
+        are already as wanted."""
         ...
 
     # -- what a class needs: access per VM, schedules, quotas -------------------------------

@@ -129,7 +129,7 @@ def test_iam_is_exactly_the_student_and_the_tas_and_drift_is_fixed(
     fake_compute.update_vm_iam(
         first.name, first.zone, lambda b: {**b, ADMIN: {*b[ADMIN], "user:mallory@uni.edu"}}
     )
-    fake_compute.update_labels(
+    fake_compute.start_label_update(
         second.name,
         second.zone,
         lambda cur: {k: v for k, v in cur.items() if k != "labctl-expires"},
@@ -352,7 +352,7 @@ def test_a_vm_that_lost_its_course_label_is_found_again_and_relabelled(
     path = write_class(tmp_path, students(2), buckets=False)
     assert labctl("class", "setup", str(path), "--yes").exit_code == 0
     vm = next(v for v in class_vms(fake_compute) if v.name == "cc-2026-student00")
-    fake_compute.update_labels(
+    fake_compute.start_label_update(
         vm.name, vm.zone, lambda cur: {k: v for k, v in cur.items() if k != "labctl-course"}
     )
     fake_compute.calls.clear()

@@ -176,16 +176,6 @@ class FakeResources:
     def delete_firewall(self, name: str) -> Operation:
         return self._call("firewalls.delete", lambda: self._pop(self._firewalls, name, "firewall"))
 
-    def update_labels(self, name: str, zone: str, update: LabelsUpdate) -> None:
-        def set_labels() -> None:
-            with self._lock:
-                vm = self._vms.get((zone, name))
-                if vm is None:
-                    raise NotFound(f"VM {name} not found in zone {zone}", kind="vm", name=name)
-                self._vms[(zone, name)] = replace(vm, labels=update(dict(vm.labels)))
-
-        self._call("instances.setLabels", set_labels)
-
     def start_label_update(self, name: str, zone: str, update: LabelsUpdate) -> Operation | None:
         def set_labels() -> Operation | None:
             with self._lock:

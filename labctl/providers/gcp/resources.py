@@ -82,22 +82,6 @@ class ResourcesMixin:
     def delete_firewall(self, name: str) -> Operation:
         return self._send("DELETE", f"global/firewalls/{name}", kind="firewall", name=name)
 
-    def update_labels(self, name: str, zone: str, update: LabelsUpdate) -> None:
-        path = f"zones/{zone}/instances/{name}"
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            body = self._get(path, kind="vm", name=name, zone=zone)
-            current = dict(body.get("labels") or {})
-            wanted = update(dict(current))
-            if wanted == current:
-                return
-            request = {"labels": wanted, "labelFingerprint": body.get("labelFingerprint", "")}
-            try:
-                self.wait(self._send("POST", f"{path}/setLabels", request, name=name, zone=zone))
-                return
-            except PreconditionFailed:
-                log.info("labels of %s changed meanwhile (attempt %d)", name, attempt)
-        raise PreconditionFailed(f"labels of VM {name} kept changing", kind="vm", name=name)
-
     def start_label_update(self, name: str, zone: str, update: LabelsUpdate) -> Operation | None:
         path = f"zones/{zone}/instances/{name}"
         for attempt in range(1, WRITE_ATTEMPTS + 1):

@@ -35,7 +35,7 @@ from labctl.pricing import PriceTable, total
 from labctl.providers.base import ComputeProvider, StorageProvider
 from labctl.provisioning import check_spec
 from labctl.runner import Outcome, apply_to_many
-from labctl.vms import VmRequest, build_spec
+from labctl.vm_spec import VmRequest, build_spec
 
 # The labels labctl keeps right on a class's VMs and buckets (a drift is fixed by setup).
 KEPT_LABELS = (MANAGED, COURSE, OWNER, EXPIRES, STUDENT)

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from labctl.models import Vm, VmSpec
     from labctl.provisioning import Attempt
     from labctl.runner import Outcome
-    from labctl.vms import Selector, VmRequest
+    from labctl.vm_spec import VmRequest
+    from labctl.vms import Selector
 
 # The VM's final state after each action, for `--format json` records.
 FINAL_STATE = {"stop": "stopped", "start": "running", "delete": "deleted"}
@@ -26,17 +27,17 @@ MAX_NAMES_IN_HINT = 3
 def create(
     app: AppContext, requests: list[VmRequest], *, user: str | None, dry_run: bool, wait: bool
 ) -> None:
-    from labctl import access, vms
+    from labctl import access, vm_spec
     from labctl.config import config_dir
 
     now = datetime.now(UTC)
     settings = app.settings
-    specs = [vms.build_spec(r, settings, now=now) for r in requests]
+    specs = [vm_spec.build_spec(r, settings, now=now) for r in requests]
     # Keys are made only once the request is valid, and never by a dry run.
     key = access.login_key(config_dir(), create=not dry_run)
     login_user = access.vm_user({}, user)
     expire_on = now + timedelta(days=settings.course.ssh_key_days)
-    specs = [vms.with_login(s, key, user=login_user, expire_on=expire_on) for s in specs]
+    specs = [vm_spec.with_login(s, key, user=login_user, expire_on=expire_on) for s in specs]
     if dry_run:
         _dry_run(app, specs)
     elif len(specs) == 1:
@@ -46,10 +47,10 @@ def create(
 
 
 def _dry_run(app: AppContext, specs: list[VmSpec]) -> None:
-    from labctl import vms
+    from labctl import vm_create
     from labctl.pricing import load_prices
 
-    zones = vms.failover_zones(app.compute, specs[0], app.settings)  # reads only
+    zones = vm_create.failover_zones(app.compute, specs[0], app.settings)  # reads only
     prices = load_prices()
     spec = specs[0]
     estimate = prices.spec_estimate(spec)
@@ -78,7 +79,7 @@ def _elide_startup_script(request: dict[str, Any]) -> None:
 
 
 def _create_one(app: AppContext, spec: VmSpec, *, wait: bool) -> None:
-    from labctl import vms
+    from labctl import vm_create
 
     def on_attempt(attempt: Attempt) -> None:
         if attempt.outcome not in ("created", "accepted"):
@@ -86,7 +87,7 @@ def _create_one(app: AppContext, spec: VmSpec, *, wait: bool) -> None:
             app.out.warn(f"{attempt.zone}: {attempt.outcome}{then}")
 
     with app.out.spinner(f"Creating {spec.name} in {spec.zone}..."):
-        result = vms.create(app.compute, spec, app.settings, wait=wait, on_attempt=on_attempt)
+        result = vm_create.create(app.compute, spec, app.settings, wait=wait, on_attempt=on_attempt)
     if len(result.attempts) > 1:
         tried = ", ".join(f"{a.zone} ({a.outcome})" for a in result.attempts)
         app.out.info(f"zones tried: {tried}")
@@ -101,10 +102,10 @@ def _create_one(app: AppContext, spec: VmSpec, *, wait: bool) -> None:
 
 
 def _create_many(app: AppContext, specs: list[VmSpec], *, wait: bool) -> None:
-    from labctl import vms
+    from labctl import vm_create
 
     with app.out.progress(f"Creating {len(specs)} VMs", len(specs)) as advance:
-        outcomes = vms.create_many(
+        outcomes = vm_create.create_many(
             app.compute, specs, app.settings, wait=wait, on_result=lambda _: advance(1)
         )
     _report_outcomes(app, outcomes, "create", state="running" if wait else "accepted")

@@ -132,7 +132,7 @@ def create(
     quiet: QuietOpt = False,
 ) -> None:
     """Create course VMs (n1-standard-8 + P100 spot by default), failing over on stockouts."""
-    from labctl.vms import VmRequest
+    from labctl.vm_spec import VmRequest
 
     app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     # The flags are named after VmRequest's fields: pass them on as they are.

@@ -170,7 +170,7 @@ BREAKS = [
         _faults({"default_firewall_rules": False}),
         "ssh-firewall",
         "FAIL",
-        "--source-ranges=35.235.240.0/20 --description='Created by labctl: SSH through IAP' --project=labctl-demo",
+        "--description='Created by labctl: SSH through IAP' --project=labctl-demo",
     ),
     (_path(ssh=False), "openssh", "WARN", "install OpenSSH"),
     (_path(gcloud=False), "gcloud", "WARN", "https://cloud.google.com/sdk/docs/install"),

@@ -1,33 +1,55 @@
-"""labctl vs gcloud, whole commands side by side: `--help`, and listing VMs (table and JSON).
+"""labctl vs gcloud (and vs another labctl), whole commands: `--help`, and listing VMs.
 
-Run:  python benchmarks/cli_startup.py [--runs 10] [--vms 20] [--labctl PATH]
+Run:  python benchmarks/cli_startup.py [--runs 10] [--vms 20] [--baseline PATH [--legacy]]
 Needs gcloud on PATH. Starts labctl's emulator on 127.0.0.1 and creates --vms VMs, then runs
-each pair alternately, round by round (so load on the machine hits both alike), and prints
-medians and labctl's time as a fraction of gcloud's (targets: --help <= 0.10x, list <= 0.50x).
---labctl points at another installation's `labctl` (e.g. an older checkout's venv) to compare
-versions on the same emulator.
+each command with every tool in turn, round by round (so load on the machine hits all alike),
+and prints medians: labctl's time as a fraction of gcloud's (targets: --help <= 0.10x, list
+<= 0.50x), and with --baseline (another installation's `labctl`, e.g. an older checkout's venv)
+this labctl's time as a fraction of that one's. `vm list` is timed as a table (the default) and
+as JSON. Both labctl trees get their bytecode compiled first: with PYTHONDONTWRITEBYTECODE set,
+an editable install would otherwise compile every module on every run.
+--legacy: the baseline predates `vm list --all` (it listed every VM without it).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 from _common import LABCTL, PROJECT, emulator_env, median, require, run
 
 from labctl.models import Provisioning, VmSpec
 
+TARGETS = {"help": 0.10, "list table": 0.50, "list json": 0.50}
 
-def pairs(labctl: str, legacy: bool) -> list[tuple[str, list[str], list[str], float]]:
-    gcloud_list = ["gcloud", "compute", "instances", "list"]
-    # Every VM of the project, as gcloud lists them (older labctl had no --all: it listed all).
-    labctl_list = [labctl, "vm", "list"] if legacy else [labctl, "vm", "list", "--all"]
-    return [
-        ("help", [labctl, "--help"], ["gcloud", "--help"], 0.10),
-        ("list table", labctl_list, gcloud_list, 0.50),
-        ("list json", [*labctl_list, "--format", "json"], [*gcloud_list, "--format", "json"], 0.50),
-    ]
+
+def commands(labctl: str, legacy: bool) -> dict[str, list[str]]:
+    listing = [labctl, "vm", "list"] if legacy else [labctl, "vm", "list", "--all"]
+    return {
+        "help": [labctl, "--help"],
+        "list table": listing,
+        "list json": [*listing, "--format", "json"],
+    }
+
+
+GCLOUD = {
+    "help": ["gcloud", "--help"],
+    "list table": ["gcloud", "compute", "instances", "list"],
+    "list json": ["gcloud", "compute", "instances", "list", "--format", "json"],
+}
+
+
+def compile_bytecode(labctl: str) -> None:
+    """Compile the labctl package that `labctl` (a console script) runs."""
+    interpreter = Path(labctl).read_text().splitlines()[0].removeprefix("#!").strip()
+    where = "import labctl, os; print(os.path.dirname(labctl.__file__))"
+    package = subprocess.run(
+        [interpreter, "-c", where], capture_output=True, text=True, check=True, cwd="/"
+    ).stdout.strip()
+    subprocess.run([interpreter, "-m", "compileall", "-q", package], check=True)
 
 
 def populate(env: dict[str, str], count: int) -> None:
@@ -37,16 +59,17 @@ def populate(env: dict[str, str], count: int) -> None:
     from labctl.providers.gcp import make_compute
 
     compute = make_compute(project=PROJECT)
+    spec = VmSpec("x", "us-central1-c", "n1-standard-8", "debian-cloud", "debian-12", 10)
     operations = [
         compute.insert_vm(
             VmSpec(
-                name=f"bench-{i:03d}",
-                zone="us-central1-c",
-                machine_type="n1-standard-8",
-                image_project="debian-cloud",
-                image_family="debian-12",
-                disk_size_gb=10,
-                provisioning=Provisioning.SPOT,
+                f"bench-{i:03d}",
+                spec.zone,
+                spec.machine_type,
+                spec.image_project,
+                spec.image_family,
+                10,
+                Provisioning.SPOT,
                 labels={"labctl-managed": "true"},
             ),
             request_id=str(uuid.uuid4()),
@@ -62,26 +85,36 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--vms", type=int, default=20)
     parser.add_argument("--labctl", default=LABCTL, help="the labctl executable to time")
-    parser.add_argument("--legacy", action="store_true", help="that labctl predates --all")
+    parser.add_argument("--baseline", help="another labctl executable to compare with")
+    parser.add_argument("--legacy", action="store_true", help="the baseline predates --all")
     args = parser.parse_args()
     require("gcloud")
-    rows = []
+    tools = {"labctl": commands(args.labctl, False), "gcloud": GCLOUD}
+    if args.baseline:
+        tools["baseline"] = commands(args.baseline, args.legacy)
+    for name in ("labctl", "baseline"):
+        if name in tools:
+            compile_bytecode(tools[name]["help"][0])
+    times: dict[tuple[str, str], list[float]] = {}
     with emulator_env() as (_emu, env):
         populate(env, args.vms)
-        for name, labctl_cmd, gcloud_cmd, target in pairs(args.labctl, args.legacy):
-            for argv in (labctl_cmd, gcloud_cmd):  # warm-up: caches, .pyc files
-                run(argv, env)
-            labctl_s, gcloud_s = [], []
+        for command in TARGETS:
+            for tool in tools.values():  # warm-up: caches
+                run(tool[command], env)
             for _ in range(args.runs):
-                labctl_s.append(run(labctl_cmd, env).wall)
-                gcloud_s.append(run(gcloud_cmd, env).wall)
-            ratio = median(labctl_s) / median(gcloud_s)
-            rows.append((name, median(labctl_s), median(gcloud_s), ratio, target))
-    print(f"labctl: {args.labctl}; {args.runs} alternating rounds; {args.vms} VMs; medians")
-    print(f"{'command':11} {'labctl s':>9} {'gcloud s':>9} {'ratio':>7} {'target':>7}")
-    for name, labctl_s, gcloud_s, ratio, target in rows:
-        verdict = "ok" if ratio <= target else "MISSED"
-        print(f"{name:11} {labctl_s:9.3f} {gcloud_s:9.3f} {ratio:6.2f}x {target:6.2f}x {verdict}")
+                for name, tool in tools.items():
+                    times.setdefault((name, command), []).append(run(tool[command], env).wall)
+    print(f"{args.runs} alternating rounds, {args.vms} VMs, medians in seconds")
+    print(f"labctl: {args.labctl}" + (f"; baseline: {args.baseline}" if args.baseline else ""))
+    header = f"{'command':11} {'labctl':>7} {'gcloud':>7} {'vs gcloud':>9} {'target':>7}"
+    print(header + ("  baseline  vs baseline" if args.baseline else ""))
+    for command, target in TARGETS.items():
+        mine, theirs = median(times[("labctl", command)]), median(times[("gcloud", command)])
+        line = f"{command:11} {mine:7.3f} {theirs:7.3f} {mine / theirs:8.2f}x {target:6.2f}x"
+        if args.baseline:
+            base = median(times[("baseline", command)])
+            line += f"  {base:8.3f}  {mine / base:10.2f}x"
+        print(line)
     return 0
 
 

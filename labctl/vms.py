@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from labctl import access
 from labctl.errors import InvalidInput, NotFound
 from labctl.labels import COURSE, MANAGED, OWNER, owner_slug, parse_duration
 from labctl.models import Provisioning, Vm, VmState
 from labctl.naming import check_instance_name
 from labctl.providers.base import ComputeProvider, Operation
-from labctl.runner import Outcome, apply_to_many
+
+if TYPE_CHECKING:
+    from labctl.runner import Outcome
 
 
 def find_vm(
@@ -39,6 +41,8 @@ def details(compute: ComputeProvider, vm: Vm) -> dict[str, object]:
     """What `vm show` adds to the record: the Linux user, idle shutdown, what the on-VM agent
     reports (guest attributes labctl/status and labctl/last-active), and for a stopped spot or
     preemptible VM why it stopped (`stopped_by`: "preempted", "idle" or None if not known)."""
+    from labctl import access
+
     idle = vm.metadata.get("labctl-idle-minutes")
     info: dict[str, object] = {
         "user": vm.metadata.get(access.USER_KEY),
@@ -159,6 +163,8 @@ def act_on_many(
 ) -> list[Outcome[Vm]]:
     """stop/start/delete every VM: all requests first, then all operations waited on together.
     A delete of a VM already gone counts as done."""
+    from labctl.runner import apply_to_many  # the batch engine: not needed to list
+
     send = ACTIONS[action]
 
     def send_one(vm: Vm) -> Operation | None:

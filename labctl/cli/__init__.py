@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from labctl import __version__
-from labctl.cli._app import AppContext
 from labctl.cli._root import DEBUG_ENV, RootGroup
 
 app = typer.Typer(
@@ -39,6 +38,8 @@ def root(
     ] = None,
 ) -> None:
     """labctl: course VMs, buckets and tunnels on Google Cloud."""
+    from labctl.cli._app import AppContext  # here: `labctl --help` never builds one
+
     # Tests hand in their own AppContext (with fake providers) through CliRunner's `obj`.
     ctx.ensure_object(AppContext)
 

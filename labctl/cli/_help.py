@@ -275,7 +275,8 @@ def _setting_default(key: str, values: dict[str, Any] | None) -> str:
 def _setting_values() -> dict[str, Any] | None:
     """The effective settings without flags (./labctl.toml, the user file, LABCTL_*), or
     None when they do not load (help must still show)."""
-    from labctl.config import load_settings, setting_values
+    from labctl.config import load_settings
+    from labctl.config_report import setting_values
     from labctl.errors import LabctlError
 
     try:

@@ -14,12 +14,13 @@ import difflib
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
 
-from labctl.errors import LabctlError
+if TYPE_CHECKING:
+    from labctl.errors import LabctlError
 
 DEBUG_ENV = "LABCTL_DEBUG"
 
@@ -93,6 +94,8 @@ class RootGroup(TyperGroup):
             formatter.write_dl([(name, short_help) for name, (_, short_help) in NOUNS.items()])
 
     def invoke(self, ctx: Any) -> Any:
+        from labctl.errors import LabctlError  # not needed by `labctl --help`
+
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # a reader that went away is noticed here, not at exit

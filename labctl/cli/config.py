@@ -35,7 +35,7 @@ def show(
 ) -> None:
     """Every setting with its value and source (default, user file, project file, env, flag);
     --project, --zone and --config show what a command given them would use."""
-    from labctl.config import effective_settings, resolved_project
+    from labctl.config_report import effective_settings, resolved_project
 
     app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     settings = effective_settings(config_file=config, project=project, zone=zone)

@@ -16,7 +16,7 @@ from labctl.errors import InvalidInput
 
 if TYPE_CHECKING:
     from labctl.cli._app import AppContext
-    from labctl.config import Proposal
+    from labctl.config_report import Proposal
 
 app = typer.Typer(
     add_completion=False,  # offered once, by the root command
@@ -103,7 +103,8 @@ def init(
 
 def _answers(app: AppContext, given: dict[str, Any], *, yes: bool) -> dict[str, Any]:
     """Each value: the flag, else the proposal (--yes), else the user's answer to a prompt."""
-    from labctl.config import init_proposals, load_settings
+    from labctl.config import load_settings
+    from labctl.config_report import init_proposals
 
     proposals = init_proposals(load_settings())
     answers = {}
@@ -149,7 +150,8 @@ def _write(app: AppContext, answers: dict[str, Any], *, local: bool) -> dict[str
     from pathlib import Path
 
     from labctl import access
-    from labctl.config import PROJECT_FILE, config_dir, user_config_file, write_config
+    from labctl.config import PROJECT_FILE, config_dir, user_config_file
+    from labctl.config_report import write_config
     from labctl.naming import check_project_id
 
     path = Path(PROJECT_FILE) if local else user_config_file()

@@ -6,24 +6,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from labctl.models import (
-    Address,
-    Billing,
-    BlobInfo,
-    Bucket,
-    BucketSpec,
-    Disk,
-    Firewall,
-    IamPolicy,
-    MachineType,
-    Quota,
-    Schedule,
-    Snapshot,
-    Vm,
-    VmSpec,
-)
+if TYPE_CHECKING:
+    from labctl.models import (
+        Address,
+        Billing,
+        BlobInfo,
+        Bucket,
+        BucketSpec,
+        Disk,
+        Firewall,
+        IamPolicy,
+        MachineType,
+        Quota,
+        Schedule,
+        Snapshot,
+        Vm,
+        VmSpec,
+    )
 
 # A metadata update: receives the current items, returns the new items (read-modify-write with
 # the instance's fingerprint, retried by the provider if someone else changed it meanwhile).

@@ -338,3 +338,19 @@ def test_version_and_quiet(labctl: Invoke) -> None:
     assert labctl("--version").stdout.startswith("labctl ")
     result = labctl("vm", "list", "-q")
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_values_with_the_same_rule_as_the_configuration(
+    labctl: Invoke, fake_compute: FakeCompute, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = labctl("ssh-key", "add", "v1", "--days", "3650")  # course.ssh_key_days caps 365
+    assert days.exit_code == 2 and "365" in days.stderr
+    port = labctl("emulator", "start", "--port", "70000")
+    assert port.exit_code == 2 and "70000" in port.stderr
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    monkeypatch.setenv("LABCTL_CONFIG_DIR", str(not_a_dir))
+    result = labctl("vm", "create", "v1", "--no-gpu")
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a directory" in result.stderr and "unexpected" not in result.stderr
+    assert fake_compute.insert_request_ids == []

@@ -92,11 +92,13 @@ def start(
     _refuse_a_second_one()
     emu = _start(port, storage_port, state, faults)
     try:
+        # Handlers first: once the run file exists, `emulator stop` may signal at once.
+        stopped = _stop_on_signals()
         emu.write_run_file(project)
         _print_env(app.out, emu.env(project=project))
         app.out.info(f"# Compute Engine on {emu.compute_url}, Cloud Storage on {emu.storage_url}")
         app.out.info('# next, in another shell: eval "$(labctl emulator env)"; Ctrl-C stops')
-        _serve(app.out, emu)
+        _serve(app.out, emu, stopped)
     finally:
         emu.stop()
     app.out.info("# emulator stopped")
@@ -137,11 +139,16 @@ def _start(port: int, storage_port: int, state: Path | None, faults: Path | None
         raise InvalidInput(f"cannot listen on {where}: {exc.strerror}", hint=PORT_HINT) from None
 
 
-def _serve(out: Output, emu: Emulator) -> None:
-    """Until SIGINT/SIGTERM; the faults file is reread when it changes."""
+def _stop_on_signals() -> threading.Event:
+    """An event that SIGINT and SIGTERM set (a clean stop instead of dying mid-write)."""
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
+    return stopped
+
+
+def _serve(out: Output, emu: Emulator, stopped: threading.Event) -> None:
+    """Until `stopped`; the faults file is reread when it changes."""
     changed = _mtime(emu.faults_file)
     while not stopped.wait(FAULTS_RELOAD_SECONDS):
         now = _mtime(emu.faults_file)

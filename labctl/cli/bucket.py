@@ -240,35 +240,32 @@ def ls(
     run.ls(app, url)
 
 
-@app.command(cls=_Command)
-def grant(
-    ctx: typer.Context,
-    name: NameArg,
-    member: MemberOpt,
-    role: RoleOpt = "viewer",
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Give a member read (viewer) or read-write (editor) access to the bucket's objects."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
-    run.access(app, name, member, role, grant=True)
+ACCESS_HELP = {
+    "grant": "Give a member read (viewer) or read-write (editor) access to the bucket's objects.",
+    "revoke": "Take a role on the bucket's objects away from a member.",
+}
 
 
-@app.command(cls=_Command)
-def revoke(
-    ctx: typer.Context,
-    name: NameArg,
-    member: MemberOpt,
-    role: RoleOpt = "viewer",
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Take a role on the bucket's objects away from a member."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
-    run.access(app, name, member, role, grant=False)
+def _access_command(verb: str) -> None:
+    """grant and revoke take the same options and differ only in the direction."""
+
+    def command(
+        ctx: typer.Context,
+        name: NameArg,
+        member: MemberOpt,
+        role: RoleOpt = "viewer",
+        project: ProjectOpt = None,
+        config: ConfigOpt = None,
+        fmt: FormatOpt = Format.table,
+        verbose: VerboseOpt = 0,
+        quiet: QuietOpt = False,
+    ) -> None:
+        app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+        run.access(app, name, member, role, grant=verb == "grant")
+
+    command.__doc__ = ACCESS_HELP[verb]
+    app.command(verb, cls=_Command)(command)
+
+
+for _verb in ACCESS_HELP:
+    _access_command(_verb)

@@ -113,40 +113,36 @@ def status(
     run.status(app, file)
 
 
-@app.command()
-def stop(
-    ctx: typer.Context,
-    file: FileArg = None,
-    student: StudentOpt = None,
-    yes: YesOpt = False,
-    no_wait: NoWaitOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Stop the class's VMs (or some students'): GPU billing stops, the disks stay."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
-    run.lifecycle(app, file, "stop", student or [], yes=yes, wait=not no_wait)
+LIFECYCLE_HELP = {
+    "stop": "Stop the class's VMs (or some students'): GPU billing stops, the disks stay.",
+    "start": "Start the class's VMs (or some students').",
+}
 
 
-@app.command()
-def start(
-    ctx: typer.Context,
-    file: FileArg = None,
-    student: StudentOpt = None,
-    yes: YesOpt = False,
-    no_wait: NoWaitOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Start the class's VMs (or some students')."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
-    run.lifecycle(app, file, "start", student or [], yes=yes, wait=not no_wait)
+def _lifecycle_command(action: str) -> None:
+    """class stop and class start take the same options and differ only in what they do."""
+
+    def command(
+        ctx: typer.Context,
+        file: FileArg = None,
+        student: StudentOpt = None,
+        yes: YesOpt = False,
+        no_wait: NoWaitOpt = False,
+        project: ProjectOpt = None,
+        config: ConfigOpt = None,
+        fmt: FormatOpt = Format.table,
+        verbose: VerboseOpt = 0,
+        quiet: QuietOpt = False,
+    ) -> None:
+        app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
+        run.lifecycle(app, file, action, student or [], yes=yes, wait=not no_wait)
+
+    command.__doc__ = LIFECYCLE_HELP[action]
+    app.command(action)(command)
+
+
+for _action in LIFECYCLE_HELP:
+    _lifecycle_command(_action)
 
 
 @app.command()

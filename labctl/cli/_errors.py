@@ -28,7 +28,6 @@ LIST = {
     "disk": "labctl cleanup --all --dry-run",
     "snapshot": "labctl cleanup --all --dry-run",
     "address": "labctl cleanup --all --dry-run",
-    "object": "labctl bucket ls gs://{zone}",
     "cleanup": "rerun labctl cleanup --dry-run to see what is left",
 }
 PAST = {

@@ -1,22 +1,28 @@
 """The application context of one command: its output, settings and providers, on `ctx.obj`.
 
 The root callback puts an `AppContext` on `ctx.obj` (tests hand one in with their own fake
-providers). A command declares the options it takes and calls `use(ctx, ...)` with them; what
-it reads from the result is built on first use, so a command that needs no cloud never
-resolves credentials or imports a client library.
+providers). A command wrapped in `shared_options` takes the options every command shares and
+receives the AppContext `use` builds from them; what it reads from the result is built on
+first use, so a command that needs no cloud never resolves credentials or imports a client
+library.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import threading
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from labctl.cli import _options as opt
 from labctl.cli._output import Format, Output
 
 if TYPE_CHECKING:
@@ -89,6 +95,55 @@ def use(
     app.project, app.zone, app.config_file = project, zone, config
     configure_logging(verbosity)
     return app
+
+
+# The shared options as (parameter, option, default, needed when), in the order --help lists
+# them after a command's own.
+_SHARED_OPTIONS = (
+    ("project", opt.ProjectOpt, None, "cloud"),
+    ("zone", opt.ZoneOpt, None, "zone"),
+    ("config", opt.ConfigOpt, None, "cloud"),
+    ("fmt", opt.FormatOpt, Format.table, "fmt"),
+    ("verbose", opt.VerboseOpt, 0, "always"),
+    ("quiet", opt.QuietOpt, False, "always"),
+)
+
+
+def shared_options(
+    *, cloud: bool = True, zone: bool = False, fmt: bool = True
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the options it shares with the others and call it with their AppContext.
+
+    The command is written as `def name(app: AppContext, <its own parameters>)`; Typer sees
+    `ctx`, its own parameters, then --project [--zone] --config (cloud commands), --format,
+    --verbose and --quiet, which go to `use`.
+    """
+    wanted = {"cloud": cloud, "zone": cloud and zone, "fmt": fmt, "always": True}
+    shared = [(name, a, default) for name, a, default, when in _SHARED_OPTIONS if wanted[when]]
+    names = [name for name, _, _ in shared]
+
+    def decorate(func: Callable[..., None]) -> Callable[..., None]:
+
+        @functools.wraps(func)
+        def command(ctx: typer.Context, **params: Any) -> None:
+            app = use(ctx, **{name: params.pop(name) for name in names})
+            func(app, **params)
+
+        # Typer reads the parameters from the signature: resolved annotations, not strings.
+        hints = typing.get_type_hints(func, localns={"AppContext": AppContext}, include_extras=True)
+        own = list(inspect.signature(func).parameters.values())[1:]  # without `app`
+        keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        parameters = [
+            inspect.Parameter("ctx", keyword, annotation=typer.Context),
+            *(p.replace(annotation=hints[p.name]) for p in own),
+            *(inspect.Parameter(n, keyword, annotation=a, default=d) for n, a, d in shared),
+        ]
+        command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in parameters}
+        command.shared_options = tuple(names)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
 
 
 def configure_logging(verbosity: int) -> None:

@@ -7,22 +7,16 @@ from typing import Annotated
 import typer
 
 from labctl.cli import _bucket_run as run
-from labctl.cli._app import use
+from labctl.cli._app import AppContext, shared_options
 from labctl.cli._help import LabctlCommand as _Command
 from labctl.cli._options import (
     AllOpt,
-    ConfigOpt,
     CourseOpt,
     DryRunOpt,
-    FormatOpt,
     OlderThanOpt,
     OwnerOpt,
-    ProjectOpt,
-    QuietOpt,
-    VerboseOpt,
     YesOpt,
 )
-from labctl.cli._output import Format
 
 # labctl.buckets pulls in the configuration (pydantic): imported inside the commands so
 # `labctl --help` stays fast.
@@ -118,53 +112,44 @@ UrlArg = Annotated[
 
 
 @app.command(cls=_Command)
+@shared_options()
 def create(
-    ctx: typer.Context,
+    app: AppContext,
     name: CreateNameArg = None,
     prefix: PrefixOpt = None,
     location: LocationOpt = None,
     storage_class: ClassOpt = "STANDARD",
     label: LabelOpt = None,
     dry_run: DryRunOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Create a bucket with labctl's labels, uniform access and public access prevention."""
     from labctl.buckets import BucketRequest
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     request = BucketRequest(name, prefix, location, storage_class, labels=label or [])
     run.create(app, request, dry_run=dry_run)
 
 
 @app.command("list", cls=_Command)
+@shared_options()
 def list_(
-    ctx: typer.Context,
+    app: AppContext,
     course: CourseOpt = None,
     owner: OwnerOpt = None,
     all_: AllOpt = False,
     older_than: OlderThanOpt = None,
     sizes: SizesOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """List labctl's buckets (label labctl-managed=true); --all shows every bucket."""
     from labctl import buckets
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     wanted = buckets.selector(course=course, owner=owner, all_=all_, older_than=older_than)
     run.listing(app, wanted, sizes=sizes)
 
 
 @app.command(cls=_Command)
+@shared_options()
 def delete(
-    ctx: typer.Context,
+    app: AppContext,
     names: NamesArg = None,
     course: CourseOpt = None,
     owner: OwnerOpt = None,
@@ -172,71 +157,50 @@ def delete(
     force: ForceOpt = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Delete buckets (asks first; --yes skips). A non-empty one goes only with --force."""
     from labctl import buckets
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     wanted = buckets.selector(course=course, owner=owner, older_than=older_than)
     run.delete(app, names or [], wanted, force=force, yes=yes, dry_run=dry_run)
 
 
 @app.command(cls=_Command)
+@shared_options()
 def upload(
-    ctx: typer.Context,
+    app: AppContext,
     paths: UploadArgs,
     workers: WorkersOpt = 4,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Upload files and folders (recursively), checksums verified; big files resumable.
 
     In a folder, links to files or folders inside it are uploaded under their own names; links
     leading outside it, broken links and special files are skipped with a warning each.
     """
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     run.upload(app, paths, workers=workers)
 
 
 @app.command(cls=_Command)
+@shared_options()
 def download(
-    ctx: typer.Context,
+    app: AppContext,
     paths: DownloadArgs,
     workers: WorkersOpt = 4,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Download objects or folders; each file appears only once complete and verified.
 
     gs://B/dir (or gs://B/dir/) lands in DEST/dir/. A file that exists is replaced.
     """
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     run.download(app, paths, workers=workers)
 
 
 @app.command("ls", cls=_Command)
+@shared_options()
 def ls(
-    ctx: typer.Context,
+    app: AppContext,
     url: UrlArg,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """List the objects under a prefix (recursively)."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     run.ls(app, url)
 
 
@@ -250,21 +214,15 @@ def _access_command(verb: str) -> None:
     """grant and revoke take the same options and differ only in the direction."""
 
     def command(
-        ctx: typer.Context,
+        app: AppContext,
         name: NameArg,
         member: MemberOpt,
         role: RoleOpt = "viewer",
-        project: ProjectOpt = None,
-        config: ConfigOpt = None,
-        fmt: FormatOpt = Format.table,
-        verbose: VerboseOpt = 0,
-        quiet: QuietOpt = False,
     ) -> None:
-        app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
         run.access(app, name, member, role, grant=verb == "grant")
 
     command.__doc__ = ACCESS_HELP[verb]
-    app.command(verb, cls=_Command)(command)
+    app.command(verb, cls=_Command)(shared_options()(command))
 
 
 for _verb in ACCESS_HELP:

@@ -8,18 +8,12 @@ from typing import Annotated
 import typer
 
 from labctl.cli import _class_run as run
-from labctl.cli._app import use
+from labctl.cli._app import AppContext, shared_options
 from labctl.cli._options import (
-    ConfigOpt,
     DryRunOpt,
-    FormatOpt,
     NoWaitOpt,
-    ProjectOpt,
-    QuietOpt,
-    VerboseOpt,
     YesOpt,
 )
-from labctl.cli._output import Format
 
 app = typer.Typer(
     add_completion=False,
@@ -66,50 +60,35 @@ SnapshotOpt = Annotated[
 
 
 @app.command()
+@shared_options()
 def plan(
-    ctx: typer.Context,
+    app: AppContext,
     file: FileArg = None,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """What setup would create, change or leave per student; quota needed; cost. Reads only."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     run.plan(app, file)
 
 
 @app.command()
+@shared_options()
 def setup(
-    ctx: typer.Context,
+    app: AppContext,
     file: FileArg = None,
     prune: PruneOpt = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Create what the plan lists (VMs, buckets, access, schedules); re-run to resume."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     run.setup(app, file, prune=prune, yes=yes, dry_run=dry_run)
 
 
 @app.command()
+@shared_options()
 def status(
-    ctx: typer.Context,
+    app: AppContext,
     file: FileArg = None,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """One row per student: VM state, zone, IP, GPU, running for, last active, spend/budget."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     run.status(app, file)
 
 
@@ -123,22 +102,16 @@ def _lifecycle_command(action: str) -> None:
     """class stop and class start take the same options and differ only in what they do."""
 
     def command(
-        ctx: typer.Context,
+        app: AppContext,
         file: FileArg = None,
         student: StudentOpt = None,
         yes: YesOpt = False,
         no_wait: NoWaitOpt = False,
-        project: ProjectOpt = None,
-        config: ConfigOpt = None,
-        fmt: FormatOpt = Format.table,
-        verbose: VerboseOpt = 0,
-        quiet: QuietOpt = False,
     ) -> None:
-        app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
         run.lifecycle(app, file, action, student or [], yes=yes, wait=not no_wait)
 
     command.__doc__ = LIFECYCLE_HELP[action]
-    app.command(action)(command)
+    app.command(action)(shared_options()(command))
 
 
 for _action in LIFECYCLE_HELP:
@@ -146,19 +119,14 @@ for _action in LIFECYCLE_HELP:
 
 
 @app.command()
+@shared_options()
 def teardown(
-    ctx: typer.Context,
+    app: AppContext,
     file: FileArg = None,
     keep_buckets: KeepBucketsOpt = False,
     snapshot: SnapshotOpt = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Show the plan, then delete every VM, bucket and schedule of the class (asks first)."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     run.teardown(app, file, keep_buckets=keep_buckets, snapshot=snapshot, yes=yes, dry_run=dry_run)

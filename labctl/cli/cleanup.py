@@ -8,20 +8,14 @@ from typing import Annotated
 import typer
 
 from labctl.cli import _cleanup_run as run
-from labctl.cli._app import use
+from labctl.cli._app import AppContext, shared_options
 from labctl.cli._options import (
-    ConfigOpt,
     CourseOpt,
     DryRunOpt,
-    FormatOpt,
     OlderThanOpt,
     OwnerOpt,
-    ProjectOpt,
-    QuietOpt,
-    VerboseOpt,
     YesOpt,
 )
-from labctl.cli._output import Format
 
 app = typer.Typer(
     add_completion=False,
@@ -71,8 +65,9 @@ ExitCodeOpt = Annotated[
 
 
 @app.command()
+@shared_options()
 def cleanup(
-    ctx: typer.Context,
+    app: AppContext,
     course: CourseOpt = None,
     owner: OwnerOpt = None,
     kind: KindOpt = None,
@@ -84,15 +79,9 @@ def cleanup(
     exit_code: ExitCodeOpt = False,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Stop idle VMs, delete expired or long-stopped ones, orphaned disks, unused addresses, old
     snapshots and unused firewall rules that labctl made; asks first (--yes skips)."""
-    app_ = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     request = run.Request(
         course=course,
         owner=owner,
@@ -103,4 +92,4 @@ def cleanup(
         delete=delete,
         snapshot=not no_snapshot,
     )
-    run.cleanup(app_, request, dry_run=dry_run, yes=yes, exit_code=exit_code)
+    run.cleanup(app, request, dry_run=dry_run, yes=yes, exit_code=exit_code)

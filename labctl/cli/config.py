@@ -5,9 +5,7 @@ from __future__ import annotations
 import typer
 
 from labctl.cli import _doctor_views as doctor_views
-from labctl.cli._app import use
-from labctl.cli._options import ConfigOpt, FormatOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
-from labctl.cli._output import Format
+from labctl.cli._app import AppContext, shared_options
 
 app = typer.Typer(
     add_completion=False,  # offered once, by the root command
@@ -24,21 +22,13 @@ def config() -> None:
 
 
 @app.command()
-def show(
-    ctx: typer.Context,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
+@shared_options(zone=True)
+def show(app: AppContext) -> None:
     """Every setting with its value and source (default, user file, project file, env, flag);
     --project, --zone and --config show what a command given them would use."""
     from labctl.config_report import effective_settings, resolved_project
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
-    settings = effective_settings(config_file=config, project=project, zone=zone)
+    settings = effective_settings(config_file=app.config_file, project=app.project, zone=app.zone)
     doctor_views.emit_settings(app.out, settings)
     found = resolved_project(settings)
     if found is None:

@@ -8,18 +8,12 @@ from typing import Annotated
 import typer
 
 from labctl.cli import _cleanup_run as run
-from labctl.cli._app import use
+from labctl.cli._app import AppContext, shared_options
 from labctl.cli._options import (
     AllOpt,
-    ConfigOpt,
     CourseOpt,
-    FormatOpt,
     OwnerOpt,
-    ProjectOpt,
-    QuietOpt,
-    VerboseOpt,
 )
-from labctl.cli._output import Format
 
 app = typer.Typer(
     add_completion=False,
@@ -38,19 +32,14 @@ ByOpt = Annotated[By, typer.Option("--by", help="Group the totals by course, own
 
 
 @app.command()
+@shared_options()
 def cost(
-    ctx: typer.Context,
+    app: AppContext,
     by: ByOpt = By.course,
     course: CourseOpt = None,
     owner: OwnerOpt = None,
     all_: AllOpt = False,
-    project: ProjectOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Running VMs (machine, GPU, disks, IP), stopped VMs (disks), unused addresses, snapshots
     and buckets, with what `labctl cleanup` would save. Prices are dated estimates."""
-    app_ = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
-    run.costs(app_, by=by.value, course=course, owner=owner, managed_only=not all_)
+    run.costs(app, by=by.value, course=course, owner=owner, managed_only=not all_)

@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from labctl.cli import _doctor_views as doctor_views
-from labctl.cli._app import use
+from labctl.cli._app import shared_options
 from labctl.cli._errors import doctor_fix
-from labctl.cli._options import ConfigOpt, FormatOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
-from labctl.cli._output import Format
 
 if TYPE_CHECKING:
     from labctl.cli._app import AppContext
@@ -35,19 +33,13 @@ ClassOpt = Annotated[
 
 
 @app.command()
+@shared_options(zone=True)
 def doctor(
-    ctx: typer.Context,
+    app: AppContext,
     class_file: ClassOpt = None,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Check credentials, project, APIs, billing, GPU quota and zones, the SSH firewall rule,
     OpenSSH, gcloud, labctl's key and the clock; exit 1 if any check fails."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     failed = run(app, class_file=class_file)
     if failed:
         raise typer.Exit(1)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from labctl.cli._app import use
-from labctl.cli._options import FormatOpt, QuietOpt, VerboseOpt
+from labctl.cli._app import AppContext, shared_options, use
+from labctl.cli._options import FormatOpt
 from labctl.cli._output import Format, Output
 from labctl.errors import InvalidInput, LabctlError
 
@@ -76,19 +76,16 @@ FaultsOpt = Annotated[
 
 
 @app.command()
+@shared_options(cloud=False)
 def start(
-    ctx: typer.Context,
+    app: AppContext,
     port: PortOpt = 8085,
     storage_port: StoragePortOpt = 9023,
     state: StateOpt = None,
     faults: FaultsOpt = None,
     project: EmulatorProjectOpt = DEFAULT_PROJECT,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Serve the emulator on 127.0.0.1 until Ctrl-C (or SIGTERM); print its exports on stdout."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet)
     _refuse_a_second_one()
     emu = _start(port, storage_port, state, faults)
     try:
@@ -169,17 +166,12 @@ def _mtime(path: Path | None) -> float | None:
 
 
 @app.command()
-def status(
-    ctx: typer.Context,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
+@shared_options(cloud=False)
+def status(app: AppContext) -> None:
     """Whether the emulator started by `labctl emulator start` runs, where, and since when;
     exit 1 when none runs."""
     from labctl.emulator.lifecycle import emulator_status
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet)
     info = emulator_status()
     record = _status_record(info)
     if app.out.fmt is Format.json:
@@ -211,16 +203,11 @@ def _status_record(info: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @app.command()
-def stop(
-    ctx: typer.Context,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
+@shared_options(cloud=False)
+def stop(app: AppContext) -> None:
     """Stop the emulator `labctl emulator start` runs (SIGTERM, then SIGKILL after 10 s)."""
     from labctl.emulator.lifecycle import read_run_file, stop_emulator
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet)
     try:
         recorded = read_run_file()
         stopped = stop_emulator()

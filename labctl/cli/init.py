@@ -9,8 +9,7 @@ import typer
 
 from labctl.cli import _doctor_views as doctor_views
 from labctl.cli import doctor as doctor_cli
-from labctl.cli._app import use
-from labctl.cli._options import FormatOpt, QuietOpt, VerboseOpt
+from labctl.cli._app import shared_options
 from labctl.cli._output import Format
 from labctl.errors import InvalidInput
 
@@ -72,22 +71,19 @@ QUESTIONS = {
 
 
 @app.command()
+@shared_options(cloud=False)
 def init(
-    ctx: typer.Context,
+    app: AppContext,
     project: InitProjectOpt = None,
     course: CourseNameOpt = None,
     zone: InitZoneOpt = None,
     idle_minutes: IdleOpt = None,
     local: LocalOpt = False,
     yes: InitYesOpt = False,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Ask for (or take as flags) the project, course name, zone and idle minutes, proposing
     what gcloud and the credentials already say; write them to the config file, create
     labctl's SSH key, then run doctor. --yes takes the proposals without asking."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet)
     given = {"project": project, "course": course, "zone": zone, "idle_minutes": idle_minutes}
     answers = _answers(app, given, yes=yes)
     setup = _write(app, answers, local=local)

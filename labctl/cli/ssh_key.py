@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from labctl.cli._app import AppContext, use
-from labctl.cli._options import ConfigOpt, FormatOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
-from labctl.cli._output import Format
+from labctl.cli._app import AppContext, shared_options
 from labctl.cli._ssh import (
     AcceptNewOpt,
     IapOpt,
@@ -50,8 +48,9 @@ WaitKeyOpt = Annotated[
 
 
 @app.command()
+@shared_options(zone=True)
 def add(
-    ctx: typer.Context,
+    app: AppContext,
     name: Annotated[str, typer.Argument(metavar="NAME", help="VM name.")],
     user: UserOpt = None,
     identity: IdentityOpt = None,
@@ -60,15 +59,8 @@ def add(
     ssh_port: SshPortOpt = 22,
     accept_new_host_key: AcceptNewOpt = False,
     iap: IapOpt = False,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Add your public key to the VM's ssh-keys metadata, keeping everyone else's keys."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     added = _add_key(app, name, user=user, identity=identity, days=days)
     app.out.emit(added, ("FIELD", "VALUE"), list(added.items()))
     app.out.success(f"added key {added['fingerprint']} for {added['user']} to {name}")
@@ -129,17 +121,12 @@ def _wait_for_key(app: AppContext, name: str, opts: SshOptions) -> None:
 
 
 @app.command()
-def show(
-    ctx: typer.Context,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
+@shared_options(cloud=False)
+def show(app: AppContext) -> None:
     """Show labctl's own key pair (created on first use): where it is and its fingerprint."""
     from labctl import access
     from labctl.config import config_dir
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet)
     key = access.login_key(config_dir())
     assert key.path is not None
     data = {

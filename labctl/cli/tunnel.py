@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from labctl.cli._app import AppContext, use
-from labctl.cli._options import ConfigOpt, FormatOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
+from labctl.cli._app import AppContext, shared_options
 from labctl.cli._output import Format, Spinner
 from labctl.cli._ssh import (
     AcceptNewOpt,
@@ -157,8 +156,9 @@ OpenOpt = Annotated[
 
 
 @app.command()
+@shared_options(zone=True)
 def jupyter(
-    ctx: typer.Context,
+    app: AppContext,
     name: Annotated[str, typer.Argument(metavar="NAME", help="VM name.")],
     local_port: LocalPortOpt = 8888,
     open_browser: OpenOpt = False,
@@ -168,15 +168,8 @@ def jupyter(
     accept_new_host_key: AcceptNewOpt = False,
     iap: IapOpt = False,
     wait: WaitOpt = 300.0,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Forward 127.0.0.1:8888 to the VM's Jupyter and print its URL (with token) on stdout."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
     _jupyter(app, name, opts, local_port=local_port, wait=wait, open_browser=open_browser)
 
@@ -222,8 +215,9 @@ def _jupyter(
 
 
 @app.command()
+@shared_options(zone=True)
 def port(
-    ctx: typer.Context,
+    app: AppContext,
     name: Annotated[str, typer.Argument(metavar="NAME", help="VM name.")],
     forwards: Annotated[
         list[str],
@@ -238,17 +232,10 @@ def port(
     accept_new_host_key: AcceptNewOpt = False,
     iap: IapOpt = False,
     wait: WaitOpt = 300.0,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Forward local ports to ports on the VM (TensorBoard, a web app) until Ctrl-C."""
     from labctl.ssh.tunnel import parse_forward_spec
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     for spec in forwards:
         parse_forward_spec(spec)  # a typo is reported before any API call
     opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)

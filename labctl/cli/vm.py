@@ -8,23 +8,17 @@ from typing import Annotated
 import typer
 
 from labctl.cli import _vm_run as run
-from labctl.cli._app import use
+from labctl.cli._app import AppContext, shared_options
 from labctl.cli._options import (
     AllOpt,
-    ConfigOpt,
     CourseOpt,
     DryRunOpt,
-    FormatOpt,
     NoWaitOpt,
     OlderThanOpt,
     OwnerOpt,
-    ProjectOpt,
-    QuietOpt,
-    VerboseOpt,
     YesOpt,
     ZoneOpt,
 )
-from labctl.cli._output import Format
 
 # labctl.vms pulls in the configuration (pydantic) and pricing: imported inside the commands so
 # `labctl --help` stays fast.
@@ -103,8 +97,9 @@ ListZoneOpt = Annotated[
 
 
 @app.command()
+@shared_options(zone=True)
 def create(
-    ctx: typer.Context,
+    app: AppContext,
     names: CreateNamesArg,
     gpu: GpuOpt = None,
     gpu_type: GpuTypeOpt = None,
@@ -124,17 +119,10 @@ def create(
     max_run_hours: MaxRunOpt = None,
     dry_run: DryRunOpt = False,
     no_wait: NoWaitOpt = False,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Create course VMs (n1-standard-8 + P100 spot by default), failing over on stockouts."""
     from labctl.vm_spec import VmRequest
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     # The flags are named after VmRequest's fields: pass them on as they are.
     flags = {k: v for k, v in locals().items() if k in VmRequest.__dataclass_fields__}
     requests = [VmRequest(**{**flags, "name": n, "labels": label or []}) for n in names]
@@ -142,40 +130,30 @@ def create(
 
 
 @app.command("list")
+@shared_options()
 def list_(
-    ctx: typer.Context,
+    app: AppContext,
     course: CourseOpt = None,
     owner: OwnerOpt = None,
     all_: AllOpt = False,
     older_than: OlderThanOpt = None,
-    project: ProjectOpt = None,
     zone: ListZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """List labctl's VMs in every zone (one API call); --all shows every VM of the project."""
     from labctl.vms import Selector
 
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     wanted = Selector(zone=zone, course=course, owner=owner, older_than=older_than)
     run.listing(app, wanted, managed_only=not all_)
 
 
 @app.command()
+@shared_options()
 def show(
-    ctx: typer.Context,
+    app: AppContext,
     name: Annotated[str, typer.Argument(metavar="NAME", help="VM name.")],
-    project: ProjectOpt = None,
     zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    fmt: FormatOpt = Format.table,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Show one VM: state, addresses, user, idle shutdown, setup status and cost."""
-    app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
     run.show(app, name, zone)
 
 
@@ -191,30 +169,24 @@ def _lifecycle_command(action: str) -> None:
     named, or chosen by --course/--owner/--older-than (then confirmed, as a delete always is)."""
 
     def command(
-        ctx: typer.Context,
+        app: AppContext,
         names: NamesArg = None,
         course: CourseOpt = None,
         owner: OwnerOpt = None,
         older_than: OlderThanOpt = None,
         yes: YesOpt = False,
         no_wait: NoWaitOpt = False,
-        project: ProjectOpt = None,
         zone: ZoneOpt = None,
-        config: ConfigOpt = None,
-        fmt: FormatOpt = Format.table,
-        verbose: VerboseOpt = 0,
-        quiet: QuietOpt = False,
     ) -> None:
         from labctl.vms import Selector
 
-        app = use(ctx, fmt=fmt, verbose=verbose, quiet=quiet, project=project, config=config)
         chosen = Selector(tuple(names or ()), zone, course, owner, not names, older_than)
         run.lifecycle(app, action, chosen, wait=not no_wait, yes=yes)
 
     command.__doc__ = LIFECYCLE_HELP[action] + " Asks first unless VMs are named (--yes skips)."
     if action == "delete":
         command.__doc__ = LIFECYCLE_HELP[action] + " Asks first; --yes skips the question."
-    app.command(action)(command)
+    app.command(action)(shared_options()(command))
 
 
 for _action in LIFECYCLE_HELP:

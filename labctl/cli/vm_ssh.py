@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, cast
 
 import typer
 
-from labctl.cli._app import use
-from labctl.cli._options import ConfigOpt, ProjectOpt, QuietOpt, VerboseOpt, ZoneOpt
+from labctl.cli._app import AppContext, shared_options
 from labctl.cli._ssh import (
     AcceptNewOpt,
     IapOpt,
@@ -65,8 +64,9 @@ CommandArg = Annotated[
 
 
 @app.command("ssh")
+@shared_options(zone=True, fmt=False)
 def ssh(
-    ctx: typer.Context,
+    app: AppContext,
     name: Annotated[str, typer.Argument(metavar="NAME", help="VM name.")],
     command: CommandArg = None,
     user: UserOpt = None,
@@ -74,14 +74,8 @@ def ssh(
     ssh_port: SshPortOpt = 22,
     accept_new_host_key: AcceptNewOpt = False,
     iap: IapOpt = False,
-    project: ProjectOpt = None,
-    zone: ZoneOpt = None,
-    config: ConfigOpt = None,
-    verbose: VerboseOpt = 0,
-    quiet: QuietOpt = False,
 ) -> None:
     """Open a shell on a VM (system ssh), or run one command and exit with its exit code."""
-    app = use(ctx, verbose=verbose, quiet=quiet, project=project, zone=zone, config=config)
     opts = SshOptions(user, identity, ssh_port, accept_new_host_key, iap)
     # Checked before any API call: without OpenSSH there is nothing to hand the terminal to.
     ssh_path = None if command else shutil.which("ssh")

@@ -81,7 +81,8 @@ def test_group_help_shows_every_summary_whole(path: tuple[str, ...], command: An
 
 def _names_used(callback: Any) -> set[str]:
     """Names the function body reads; with `locals()` forwarded to a dataclass (vm create
-    passes its flags to VmRequest so), that dataclass's fields too."""
+    passes its flags to VmRequest so), that dataclass's fields too; and the options its
+    `shared_options` wrapper hands to `use`."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(callback)))
     function = tree.body[0]
     assert isinstance(function, ast.FunctionDef)
@@ -105,6 +106,9 @@ def _names_used(callback: Any) -> set[str]:
                 found = getattr(importlib.import_module(module), owner) if module else None
                 found = found or callback.__globals__.get(owner)
                 used |= set(getattr(found, "__dataclass_fields__", {}))
+    while callback is not None:
+        used |= set(getattr(callback, "shared_options", ()))
+        callback = getattr(callback, "__wrapped__", None)
     return used
 
 

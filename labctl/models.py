@@ -84,6 +84,7 @@ class Vm:
     last_started: datetime | None = None  # lastStartTimestamp
     last_stopped: datetime | None = None  # lastStopTimestamp
     disks: tuple[str, ...] = ()  # names of attached disks, boot disk first
+    disk_gb: int = 0  # their total size (disks[].diskSizeGb)
     tags: tuple[str, ...] = ()  # network tags (firewall rules target these)
     resource_policies: tuple[str, ...] = ()  # short names of attached resource policies
 

@@ -16,7 +16,7 @@ from labctl.cli._output import Format, Output
 if TYPE_CHECKING:
     from labctl.errors import LabctlError
     from labctl.models import Vm
-    from labctl.pricing import PriceTable
+    from labctl.pricing import Estimate, PriceTable
     from labctl.runner import Outcome
 
 VM_COLUMNS = ("NAME", "ZONE", "STATUS", "OWNER", "MACHINE", "GPU", "MODEL", "EXTERNAL IP", "AGE")
@@ -40,10 +40,26 @@ def gpu_text(vm: Vm) -> str:
     return f"{vm.gpu.count}x {vm.gpu.type}" if vm.gpu else "-"
 
 
+def vm_cost(vm: Vm, prices: PriceTable) -> Estimate:
+    """Per hour now: machine and GPU while the VM runs; once it is stopped, its disks. Their
+    sizes come with the VM (no disk listing); the type does not, so they are priced as
+    pd-standard, the type labctl's boot disks are, and marked approximate on other VMs."""
+    from dataclasses import replace
+
+    from labctl.labels import is_managed
+    from labctl.models import Disk, VmState
+
+    if vm.state is not VmState.STOPPED:
+        return prices.vm_estimate(vm)
+    disks = [Disk(name=vm.name, zone=vm.zone, size_gb=vm.disk_gb, users=(vm.name,))]
+    estimate = prices.vm_estimate(vm, disks)
+    return estimate if is_managed(vm.labels) else replace(estimate, approximate=True)
+
+
 def vm_record(vm: Vm, prices: PriceTable) -> dict[str, Any]:
     from labctl.labels import COURSE, OWNER
 
-    estimate = prices.vm_estimate(vm)
+    estimate = vm_cost(vm, prices)
     return {
         "name": vm.name,
         "zone": vm.zone,
@@ -77,7 +93,7 @@ def vm_row(vm: Vm, prices: PriceTable, now: datetime) -> tuple[str, ...]:
         vm.provisioning.value,
         vm.external_ip or "-",
         age(vm.created, now),
-        str(prices.vm_estimate(vm)),
+        str(vm_cost(vm, prices)),
     )
 
 

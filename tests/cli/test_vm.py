@@ -211,7 +211,11 @@ def test_show_stop_start_delete_and_their_hints(labctl: Invoke, fake_compute: Fa
     assert stopped.exit_code == 0 and "next: labctl vm start v1" in stopped.stderr
     assert fake_compute.get_vm("v1", "us-central1-c").status == "TERMINATED"
     listed = json.loads(labctl("vm", "list", "--format", "json").stdout)
-    assert listed[0]["cost_per_hour_usd"] == 0.0  # a stopped VM costs no compute
+    # A stopped VM costs no compute, only its disks: pd-standard, $0.04 per GB-month there.
+    disk_gb = fake_compute.get_vm("v1", "us-central1-c").disk_gb
+    assert disk_gb > 0
+    assert listed[0]["cost_per_hour_usd"] == pytest.approx(disk_gb * 0.04 / 730, rel=1e-6)
+    assert listed[0]["cost_approximate"] is False  # labctl's boot disks are pd-standard
     shown = labctl("vm", "show", "v1")
     assert "tunnel jupyter" not in shown.stderr and "labctl vm start v1" in shown.stderr
 

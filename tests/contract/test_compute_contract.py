@@ -243,6 +243,8 @@ def test_boot_disk_follows_its_vm(world: World) -> None:
     create(world, spec())
     disks = world.compute.list_disks()
     assert [(d.name, d.users) for d in disks] == [("vm1", ("vm1",))]
+    # The VM carries its disks' total size, so a stopped VM's cost needs no disk listing.
+    assert world.compute.get_vm("vm1", "us-central1-c").disk_gb == disks[0].size_gb > 0
     world.compute.wait(world.compute.delete_vm("vm1", "us-central1-c"))
     assert world.compute.list_disks() == []
 

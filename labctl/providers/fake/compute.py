@@ -328,4 +328,5 @@ class FakeCompute(FakeResources):
             metadata=dict(spec.metadata),
             last_started=self.clock(),
             disks=(spec.name,),
+            disk_gb=spec.disk_size_gb,
         )

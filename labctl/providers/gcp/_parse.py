@@ -81,6 +81,7 @@ def parse_vm(item: Mapping[str, Any]) -> Vm:
         last_started=parse_timestamp(item.get("lastStartTimestamp")),
         last_stopped=parse_timestamp(item.get("lastStopTimestamp")),
         disks=tuple(last_segment(d.get("source")) for d in item.get("disks") or ()),
+        disk_gb=sum(int(d.get("diskSizeGb") or 0) for d in item.get("disks") or ()),
         tags=tuple((item.get("tags") or {}).get("items") or ()),
         resource_policies=tuple(last_segment(p) for p in item.get("resourcePolicies") or ()),
     )

@@ -85,7 +85,9 @@ OwnerOpt = Annotated[
 AllOpt = Annotated[
     bool,
     typer.Option(
-        "--all", show_default=False, help="Also what labctl did not create (default: labctl's)."
+        "--all/--managed",
+        show_default=False,
+        help="Also what labctl did not create, or only labctl's [default: --managed].",
     ),
 ]
 OlderThanOpt = Annotated[

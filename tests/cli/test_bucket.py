@@ -163,6 +163,8 @@ def test_list_shows_labctl_buckets_unless_all(bucket: Bucket, fake_storage: Fake
     assert [(b["name"], b["objects"], b["bytes"]) for b in listed] == [("mine-1", 1, 5)]
     everything = json.loads(bucket("list", "--all", "--format", "json").stdout)
     assert [b["name"] for b in everything] == ["mine-1", "not-ours-1"]
+    managed = json.loads(bucket("list", "--managed", "--format", "json").stdout)
+    assert [b["name"] for b in managed] == ["mine-1"]
     table = bucket("list", "--sizes").stdout
     assert table.splitlines()[0].split() == [
         *("NAME", "LOCATION", "CLASS", "COURSE", "OWNER", "AGE", "OBJECTS", "SIZE")

@@ -76,6 +76,8 @@ def test_table_groups_and_what_cleanup_would_save(labctl: Invoke, course: FakeCo
     assert "estimate, prices dated" in result.stderr
     everything = json.loads(labctl("cost", "--all", "--format", "json").stdout)
     assert "theirs" in {r["name"] for r in everything["resources"]}
+    managed = json.loads(labctl("cost", "--managed", "--format", "json").stdout)
+    assert "theirs" not in {r["name"] for r in managed["resources"]}
 
 
 def test_cost_on_the_emulator(

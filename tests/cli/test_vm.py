@@ -327,6 +327,9 @@ def test_list_shows_labctls_vms_unless_all(labctl: Invoke, fake_compute: FakeCom
     assert [vm["name"] for vm in mine] == ["mine"]
     everything = json.loads(labctl("vm", "list", "--all", "--format", "json").stdout)
     assert sorted(vm["name"] for vm in everything) == ["mine", "other"]
+    # --managed, the default said out loud, wins when it comes last (an alias's --all before).
+    managed = labctl("vm", "list", "--all", "--managed", "--format", "json").stdout
+    assert [vm["name"] for vm in json.loads(managed)] == ["mine"]
 
 
 def test_config_error_exits_2_naming_the_field(

@@ -195,32 +195,21 @@ def create_planned(ctx: Ctx, zone: str, plan: Plan, group_id: str | None = None)
     now = time.time()
     seconds = ctx.faults.operation_seconds
     machine, acc = _machine_and_accels(inst)
-    target = inst["selfLink"]
-    if ctx.faults.stocked_out(zone, acc, machine):
-        err = stockout_error(
-            ctx.faults, ctx.project, zone, machine, inst.get("guestAccelerators") or []
-        )
-        return operations.new_operation(
-            ctx.state,
-            ctx.project,
-            f"zones/{zone}",
-            "insert",
-            target,
-            inst["id"],
-            seconds,
-            error=err,
-            group_id=group_id,
-            now=now,
-        )
-    commit_instance(ctx.state, ctx.project, zone, plan, seconds, now)
+    err = None
+    if ctx.faults.stocked_out(zone, acc, machine):  # a failed operation; nothing is stored
+        accelerators = inst.get("guestAccelerators") or []
+        err = stockout_error(ctx.faults, ctx.project, zone, machine, accelerators)
+    else:
+        commit_instance(ctx.state, ctx.project, zone, plan, seconds, now)
     return operations.new_operation(
         ctx.state,
         ctx.project,
         f"zones/{zone}",
         "insert",
-        target,
+        inst["selfLink"],
         inst["id"],
         seconds,
+        error=err,
         group_id=group_id,
         now=now,
     )

@@ -132,10 +132,11 @@ def apply_to_many(
             state[key(item)] = "waiting"
         waiters.submit(lambda: run_wait(item, handle))
 
-    for item in items:
-        senders.submit(lambda item=item: run_send(item))  # type: ignore[misc]
     by_key: dict[str, Outcome[T]] = {}
     try:
+        # Inside the try: a Ctrl-C while the first items already run is still an Interrupted.
+        for item in items:
+            senders.submit(lambda item=item: run_send(item))  # type: ignore[misc]
         while len(by_key) < len(items):
             try:
                 outcome = results.get(timeout=_TICK)

@@ -238,7 +238,7 @@ def _check_vm(
     """The spec every VM shares (checked with the API once), the usable zones, the zones
     offering the GPU, and the machine type's vCPUs."""
     allowed = settings.allowed_zones
-    known = set(compute.list_zones())
+    known = compute.list_zones()
     unknown = [z for z in allowed if z not in known]
     if unknown:
         raise InvalidInput(
@@ -251,17 +251,16 @@ def _check_vm(
         settings,
         now=now,
     )
-    offering = check_spec(compute, template)
-    zones = [z for z in allowed if not offering or z in offering]
-    if template.gpu and len(zones) < len(allowed):
-        skipped = [z for z in allowed if z not in zones]
+    checked = check_spec(compute, template, zones=known)
+    offering = checked.offering  # {} without a GPU
+    skipped = [z for z in allowed if offering and z not in offering]
+    if template.gpu and skipped:
         raise InvalidInput(
             f"{cf.where('class.zones')}: {', '.join(skipped)} do not offer {template.gpu.type}; "
             f"zones that do: {', '.join(sorted(offering))}",
             field=cf.where("class.zones"),
         )
-    cpus = compute.get_machine_type(template.zone, template.machine_type).cpus
-    for zone in zones[1:]:
+    for zone in allowed[1:]:  # the first is template.zone, which check_spec read
         try:
             compute.get_machine_type(zone, template.machine_type)
         except NotFound:
@@ -269,7 +268,7 @@ def _check_vm(
                 f"{cf.where('class.zones')}: {zone} does not offer {template.machine_type}",
                 field=cf.where("class.zones"),
             ) from None
-    return template, zones, offering, cpus
+    return template, allowed, offering, checked.machine_type.cpus
 
 
 def vm_user(slug: str) -> str:

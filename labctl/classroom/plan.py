@@ -34,7 +34,7 @@ from labctl.naming import derive_bucket_name
 from labctl.pricing import PriceTable, total
 from labctl.providers.base import ComputeProvider, StorageProvider
 from labctl.provisioning import check_spec
-from labctl.runner import Outcome, apply_to_many
+from labctl.runner import raise_first, read_many
 from labctl.vm_spec import VmRequest, build_spec
 
 # The labels labctl keeps right on a class's VMs and buckets (a drift is fixed by setup).
@@ -383,26 +383,20 @@ def _access(
     current_bucket: dict[str, dict[str, list[str]]] = {}
     vms = [s for s in seats if s.vm is not None]
     if vms:
-        outcomes = apply_to_many(
-            vms,
-            key=lambda s: s.vm_name,
-            send=lambda s: compute.get_vm_iam(s.vm_name, s.zone or ""),
-            action="read",
-            kind="vm",
+        outcomes = read_many(
+            vms, lambda s: compute.get_vm_iam(s.vm_name, s.zone or ""), key=lambda s: s.vm_name
         )
-        current_vm = {o.key: dict(o.value.bindings) for o in outcomes if o.ok}
-        _raise_first(outcomes)
+        raise_first(outcomes)
+        current_vm = {o.key: dict(o.value.bindings) for o in outcomes}
     buckets = [s for s in seats if s.bucket is not None]
     if buckets and storage is not None:
-        outcomes = apply_to_many(
+        outcomes = read_many(
             buckets,
+            lambda s: storage.bucket_members(s.bucket_name or ""),
             key=lambda s: s.bucket_name or "",
-            send=lambda s: storage.bucket_members(s.bucket_name or ""),
-            action="read",
-            kind="bucket",
         )
-        current_bucket = {o.key: o.value for o in outcomes if o.ok}
-        _raise_first(outcomes)
+        raise_first(outcomes)
+        current_bucket = {o.key: o.value for o in outcomes}
     for seat in seats:
         wanted = access.wanted_members(seat.student.email, ta_emails)
         if seat.vm is not None or seat.spec is not None:
@@ -411,12 +405,6 @@ def _access(
             seat.bucket_access = access.diff(
                 access.BUCKET_ROLE, wanted, current_bucket.get(seat.bucket_name or "")
             )
-
-
-def _raise_first(outcomes: list[Outcome[Seat]]) -> None:
-    for outcome in outcomes:
-        if outcome.error is not None:
-            raise outcome.error
 
 
 def schedule_name(cf: ClassFile) -> str | None:

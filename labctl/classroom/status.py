@@ -15,7 +15,7 @@ from labctl.labels import OWNER
 from labctl.models import Bucket, Vm, VmState
 from labctl.pricing import PriceTable
 from labctl.providers.base import ComputeProvider, Operation, StorageProvider
-from labctl.runner import Outcome, apply_to_many
+from labctl.runner import Outcome, apply_to_many, read_many
 
 LAST_ACTIVE = "labctl/last-active"  # written by the on-VM agent: epoch seconds or RFC 3339
 
@@ -105,14 +105,10 @@ def _seats(
 
 
 def _last_active(compute: ComputeProvider, running: Sequence[Vm]) -> dict[str, datetime | str]:
-    if not running:
-        return {}
-    outcomes = apply_to_many(
+    outcomes = read_many(
         running,
+        lambda vm: compute.get_guest_attributes(vm.name, vm.zone, "labctl/"),
         key=lambda vm: vm.name,
-        send=lambda vm: compute.get_guest_attributes(vm.name, vm.zone, "labctl/"),
-        action="read",
-        kind="vm",
     )
     found: dict[str, datetime | str] = {}
     for outcome in outcomes:

@@ -8,13 +8,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from labctl.errors import Interrupted, NotFound
+from labctl.errors import NotFound
 from labctl.hygiene import rules
 from labctl.hygiene.model import Inventory, Options, Plan, Policy
 from labctl.models import Bucket, Vm
 from labctl.pricing import PriceTable
 from labctl.providers.base import ComputeProvider, StorageProvider
-from labctl.runner import apply_to_many
+from labctl.runner import raise_first, read_many
 
 ACTIVITY = "labctl/last-active"  # RFC 3339 UTC, written by the on-VM agent at every check
 
@@ -44,10 +44,8 @@ def scan(
     if storage is not None:
         calls["buckets"] = storage.list_buckets
     wanted = [f for f, needs in NEEDED_FOR.items() if f in calls and set(needs) & set(kinds)]
-    outcomes = _read(wanted, lambda field: calls[field](), doing="listing")
-    for outcome in outcomes:
-        if outcome.error is not None:
-            raise outcome.error
+    outcomes = read_many(wanted, lambda field: calls[field](), doing="listing")
+    raise_first(outcomes)
     return Inventory(**{o.key: o.value for o in outcomes})
 
 
@@ -58,7 +56,7 @@ def read_activity(compute: ComputeProvider, inventory: Inventory, vms: Sequence[
     def read(vm: Vm) -> dict[str, str]:
         return compute.get_guest_attributes(vm.name, vm.zone, "labctl/")
 
-    for outcome in _read(vms, read, key=lambda vm: f"{vm.zone}/{vm.name}"):
+    for outcome in read_many(vms, read, key=lambda vm: f"{vm.zone}/{vm.name}"):
         vm = outcome.item
         if isinstance(outcome.error, NotFound):
             continue  # deleted since the list: nothing to do
@@ -79,7 +77,7 @@ def count_objects(storage: StorageProvider, inventory: Inventory, names: Sequenc
 
     chosen = [b for b in inventory.buckets if b.name in set(names)]
     counted = {}
-    for outcome in _read(chosen, count, key=lambda b: b.name):
+    for outcome in read_many(chosen, count, key=lambda b: b.name):
         if outcome.error is not None and not isinstance(outcome.error, NotFound):
             raise outcome.error
         if outcome.error is None:
@@ -117,19 +115,3 @@ def parse_rfc3339(text: str) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else None
-
-
-def _read(
-    items: Sequence[Any],
-    call: Callable[[Any], Any],
-    *,
-    key: Callable[[Any], str] = str,
-    doing: str = "reading",
-) -> list[Any]:
-    """Reads through the batch engine (bounded, concurrent); Ctrl-C changes nothing."""
-    if not items:
-        return []
-    try:
-        return apply_to_many(items, key=key, send=call, action=doing)
-    except Interrupted:
-        raise Interrupted(f"interrupted while {doing}; nothing changed", action=doing) from None

@@ -15,9 +15,8 @@ from labctl.labels import OWNER
 from labctl.models import Bucket, Vm, VmState
 from labctl.pricing import PriceTable
 from labctl.providers.base import ComputeProvider, Operation, StorageProvider
-from labctl.runner import Outcome, apply_to_many, read_many
-
-LAST_ACTIVE = "labctl/last-active"  # written by the on-VM agent: epoch seconds or RFC 3339
+from labctl.runner import Outcome, apply_to_many
+from labctl.vms import LAST_ACTIVE, parse_time, read_reports
 
 
 @dataclass(frozen=True)
@@ -105,27 +104,13 @@ def _seats(
 
 
 def _last_active(compute: ComputeProvider, running: Sequence[Vm]) -> dict[str, datetime | str]:
-    outcomes = read_many(
-        running,
-        lambda vm: compute.get_guest_attributes(vm.name, vm.zone, "labctl/"),
-        key=lambda vm: vm.name,
-    )
+    """VM name -> the agent's last activity; a value that is not a time is shown as written."""
     found: dict[str, datetime | str] = {}
-    for outcome in outcomes:
-        value = (outcome.value or {}).get(LAST_ACTIVE) if outcome.ok else None
+    for outcome in read_reports(compute, running):
+        value = outcome.value.get(LAST_ACTIVE) if outcome.ok else None
         if value:
-            found[outcome.key] = _moment(value)
+            found[outcome.item.name] = parse_time(value) or value
     return found
-
-
-def _moment(text: str) -> datetime | str:
-    """Epoch seconds or RFC 3339 -> a datetime; anything else is shown as written."""
-    try:
-        if text.strip().isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
-        return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return text
 
 
 def record_runs(compute: ComputeProvider, vms: Sequence[Vm]) -> list[Outcome[Vm]]:

@@ -15,8 +15,7 @@ from labctl.models import Bucket, Vm
 from labctl.pricing import PriceTable
 from labctl.providers.base import ComputeProvider, StorageProvider
 from labctl.runner import raise_first, read_many
-
-ACTIVITY = "labctl/last-active"  # RFC 3339 UTC, written by the on-VM agent at every check
+from labctl.vms import LAST_ACTIVE, parse_time, read_reports
 
 # inventory field -> the kinds that need it listed
 NEEDED_FOR = {
@@ -53,17 +52,14 @@ def read_activity(compute: ComputeProvider, inventory: Inventory, vms: Sequence[
     """The on-VM agent's last activity, for these VMs (one read each, concurrently). A VM
     without the attribute has no idle finding; one that cannot be read is noted."""
 
-    def read(vm: Vm) -> dict[str, str]:
-        return compute.get_guest_attributes(vm.name, vm.zone, "labctl/")
-
-    for outcome in read_many(vms, read, key=lambda vm: f"{vm.zone}/{vm.name}"):
+    for outcome in read_reports(compute, vms):
         vm = outcome.item
         if isinstance(outcome.error, NotFound):
             continue  # deleted since the list: nothing to do
         if outcome.error is not None:
             inventory.unreadable[vm.name] = outcome.error
             continue
-        when = parse_rfc3339(outcome.value.get(ACTIVITY, ""))
+        when = parse_time(outcome.value.get(LAST_ACTIVE))
         if when is not None:
             inventory.last_active[(vm.zone, vm.name)] = when
 
@@ -106,12 +102,3 @@ def survey(
         )
         count_objects(storage, inventory, names)
     return inventory, rules.plan(inventory, policy, options, now=now, prices=prices)
-
-
-def parse_rfc3339(text: str) -> datetime | None:
-    """'2026-12-01T10:00:00Z' -> an aware datetime; None if empty, odd or without a zone."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 
 from labctl import buckets as bucket_ops
 from labctl.buckets import BucketPlan
-from labctl.classroom.plan import ClassPlan, Leftover, Seat
-from labctl.classroom.scan import STUDENT
+from labctl.classroom.plan import ClassPlan, Seat
+from labctl.classroom.scan import STUDENT, Leftover
 from labctl.errors import AlreadyExists, Interrupted, LabctlError, NotFound
 from labctl.models import Schedule, Vm, region_of
 from labctl.naming import derive_bucket_name

@@ -19,10 +19,11 @@ from labctl.classroom.scan import (
     SCHEDULE_PREFIX,
     STUDENT,
     ClassResources,
+    Leftover,
     known_slugs,
+    leftovers,
     scan,
     schedule_description,
-    slug_of_vm,
     vm_name,
 )
 from labctl.classroom.spend import boot_disk
@@ -88,15 +89,6 @@ class Seat:
         if self.bucket is not None:
             return self.bucket.name
         return self.bucket_plan.spec.name if self.bucket_plan is not None else None
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A student in the cloud who is no longer in the roster (removed only with --prune)."""
-
-    slug: str
-    vms: tuple[Vm, ...]
-    buckets: tuple[Bucket, ...]
 
 
 @dataclass(frozen=True)
@@ -222,7 +214,7 @@ def build_plan(
         now=now,
         seats=seats,
         tas=roster.tas,
-        leftovers=_leftovers(found, roster, cf.course),
+        leftovers=leftovers(found, {m.digest for m in roster.students}),
         quota=quota,
         zones=zones,
         offering=offering,
@@ -433,22 +425,6 @@ def _schedule_plan(cf: ClassFile, found: ClassResources) -> SchedulePlan:
 
 def _is_stale(policy: str, course: str, schedule: SchedulePlan) -> bool:
     return policy.startswith(f"{course}-{SCHEDULE_PREFIX}-") and policy != schedule.name
-
-
-def _leftovers(found: ClassResources, roster: Roster, course: str) -> list[Leftover]:
-    students = {m.digest for m in roster.students}
-    vms: dict[str, list[Vm]] = {}
-    buckets: dict[str, list[Bucket]] = {}
-    for vm in found.vms:  # only a student's: the instructor's own VMs of the course stay
-        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
-            vms.setdefault(slug_of_vm(vm, course), []).append(vm)
-    for bucket in found.buckets:
-        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
-            buckets.setdefault(bucket.labels.get(OWNER, bucket.name), []).append(bucket)
-    return [
-        Leftover(slug, tuple(vms.get(slug, ())), tuple(buckets.get(slug, ())))
-        for slug in sorted(set(vms) | set(buckets))
-    ]
 
 
 def _cost(seats: list[Seat], template: VmSpec, prices: PriceTable) -> Cost:

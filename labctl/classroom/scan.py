@@ -3,7 +3,7 @@ one aggregated resource-policy list."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from labctl.labels import COURSE, MANAGED, OWNER
@@ -80,3 +80,29 @@ def known_slugs(resources: ClassResources) -> dict[str, str]:
         if digest and owner:
             known.setdefault(digest, owner)
     return known
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A student in the cloud who is no longer in the roster (removed only with --prune)."""
+
+    slug: str
+    vms: tuple[Vm, ...]
+    buckets: tuple[Bucket, ...]
+
+
+def leftovers(resources: ClassResources, students: Collection[str]) -> list[Leftover]:
+    """The students of the class's VMs and buckets whose digest is not in `students` (the
+    roster's), by slug."""
+    vms: dict[str, list[Vm]] = {}
+    buckets: dict[str, list[Bucket]] = {}
+    for vm in resources.vms:  # only a student's: the instructor's own VMs of the course stay
+        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
+            vms.setdefault(slug_of_vm(vm, resources.course), []).append(vm)
+    for bucket in resources.buckets:
+        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
+            buckets.setdefault(bucket.labels.get(OWNER, bucket.name), []).append(bucket)
+    return [
+        Leftover(slug, tuple(vms.get(slug, ())), tuple(buckets.get(slug, ())))
+        for slug in sorted(set(vms) | set(buckets))
+    ]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from labctl.classroom.classfile import ClassFile
 from labctl.classroom.roster import Member, Roster
-from labctl.classroom.scan import STUDENT, ClassResources, scan, slug_of_vm
+from labctl.classroom.scan import STUDENT, ClassResources, leftovers, scan, slug_of_vm
 from labctl.classroom.spend import Spend, budget_level, current_run, record_run, spend
 from labctl.labels import OWNER
 from labctl.models import Bucket, Vm, VmState
@@ -84,22 +84,16 @@ def _seats(
     vms = {vm.labels.get(STUDENT, ""): vm for vm in found.vms}
     buckets = {b.labels.get(STUDENT, ""): b for b in found.buckets}
     seats: list[tuple[str, Member | None, Vm | None, Bucket | None]] = []
-    students = {m.digest for m in roster.students}
     for member in roster.students:
         vm, bucket = vms.get(member.digest), buckets.get(member.digest)
         slug = (
             slug_of_vm(vm, found.course) if vm else bucket.labels.get(OWNER, "") if bucket else ""
         )
         seats.append((slug, member, vm, bucket))
-    gone: dict[str, tuple[Vm | None, Bucket | None]] = {}
-    for vm in found.vms:
-        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
-            gone[slug_of_vm(vm, found.course)] = (vm, None)
-    for bucket in found.buckets:
-        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
-            slug = bucket.labels.get(OWNER, bucket.name)
-            gone[slug] = (gone.get(slug, (None, None))[0], bucket)
-    seats += [(slug, None, vm, bucket) for slug, (vm, bucket) in sorted(gone.items())]
+    for left in leftovers(found, {m.digest for m in roster.students}):
+        vm = left.vms[-1] if left.vms else None
+        bucket = left.buckets[-1] if left.buckets else None
+        seats.append((left.slug, None, vm, bucket))
     return seats
 
 

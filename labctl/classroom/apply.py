@@ -24,7 +24,7 @@ from labctl import buckets as bucket_ops
 from labctl.buckets import BucketPlan
 from labctl.classroom.plan import ClassPlan, Seat
 from labctl.classroom.scan import STUDENT, Leftover
-from labctl.errors import AlreadyExists, Interrupted, LabctlError, NotFound
+from labctl.errors import AlreadyExists, LabctlError, NotFound
 from labctl.models import Schedule, Vm, region_of
 from labctl.naming import derive_bucket_name
 from labctl.providers.base import ComputeProvider, Operation, StorageProvider
@@ -147,16 +147,9 @@ class Setup:
             self._vm(seat, handle, provisioners.get(seat.vm_name), result, on_progress)
             return result
 
-        try:
-            outcomes = apply_to_many(
-                plan.seats, key=lambda s: s.slug, send=send, wait=wait, action="create", kind="vm"
-            )
-        except Interrupted as exc:  # name the VMs, not the slugs
-            names = {s.slug: s.vm_name for s in plan.seats}
-            in_flight = {names.get(k, k): v for k, v in exc.in_flight.items()}
-            raise Interrupted(
-                exc.message, action="create", kind="vm", in_flight=in_flight
-            ) from None
+        outcomes = apply_to_many(
+            plan.seats, key=lambda s: s.vm_name, send=send, wait=wait, action="create", kind="vm"
+        )
         for outcome in outcomes:
             self._count(outcome)
         return self.report

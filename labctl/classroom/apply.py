@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from labctl import buckets as bucket_ops
 from labctl.buckets import BucketPlan
+from labctl.classroom.lifecycle import delete_schedules
 from labctl.classroom.plan import ClassPlan, Seat
 from labctl.classroom.scan import STUDENT, Leftover
 from labctl.errors import AlreadyExists, LabctlError, NotFound
@@ -325,14 +326,8 @@ class Setup:
         stale = list(self.plan.schedule.stale)
         if not stale:
             return
-        outcomes = apply_to_many(
-            stale,
-            key=lambda s: f"{s.name} ({s.region})",
-            send=lambda s: self.compute.delete_schedule(s.name, s.region),
-            wait=lambda _s, op: self.compute.wait(op),
-            action="delete",
-            kind="schedule",
-            on_result=lambda _: on_progress("schedule", 1),
+        outcomes = delete_schedules(
+            self.compute, stale, on_result=lambda _: on_progress("schedule", 1)
         )
         for outcome in outcomes:
             self._count_schedule(outcome.key, outcome.error)

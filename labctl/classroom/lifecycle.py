@@ -154,17 +154,29 @@ def teardown(
         )
         failures.update({f"gs://{o.key}": o.error for o in done if o.error is not None})
     if plan.schedules:
-        gone = apply_to_many(
-            plan.schedules,
-            key=lambda s: f"{s.name} ({s.region})",
-            send=lambda s: compute.delete_schedule(s.name, s.region),
-            wait=lambda _s, op: compute.wait(op),
-            action="delete",
-            kind="schedule",
-            on_result=lambda _: on_progress("schedules", 1),
+        gone = delete_schedules(
+            compute, plan.schedules, on_result=lambda _: on_progress("schedules", 1)
         )
         failures.update({o.key: o.error for o in gone if o.error is not None})
     return failures
+
+
+def delete_schedules(
+    compute: ComputeProvider,
+    schedules: Sequence[Schedule],
+    *,
+    on_result: Callable[[Outcome[Schedule]], None] | None = None,
+) -> list[Outcome[Schedule]]:
+    """Delete the schedules together, each keyed "name (region)"."""
+    return apply_to_many(
+        schedules,
+        key=lambda s: f"{s.name} ({s.region})",
+        send=lambda s: compute.delete_schedule(s.name, s.region),
+        wait=lambda _s, op: compute.wait(op),
+        action="delete",
+        kind="schedule",
+        on_result=on_result,
+    )
 
 
 def _snapshots(

@@ -99,12 +99,7 @@ class Setup:
         return {
             "vms": sum(1 for s in seats if s.vm_action in ("create", "update", "conflict")),
             "buckets": sum(1 for s in seats if s.bucket_action in ("create", "update")),
-            "access": sum(
-                1
-                for s in seats
-                for d in (s.vm_access, s.bucket_access)
-                if d is not None and d.changed
-            ),
+            "access": self.plan.access_changes,
             "schedule": len(self.plan.attachments)
             + sum(1 for s in seats if s.detach)
             + len(self.plan.schedule.stale),

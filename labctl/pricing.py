@@ -30,10 +30,6 @@ class Estimate:
     hours_per_month: float = HOURS_PER_MONTH
 
     @property
-    def known(self) -> bool:
-        return self.usd_per_hour is not None
-
-    @property
     def usd_per_month(self) -> float | None:
         if self.usd_per_hour is None:
             return None
@@ -84,11 +80,6 @@ class PriceTable:
     addresses: Mapping[str, float] | None = None
     buckets: Section = Section({})
     hours_per_month: float = HOURS_PER_MONTH
-
-    @property
-    def regions(self) -> Mapping[str, Mapping[str, Any]]:
-        """Machine and GPU prices by region (the table before disks and the rest were added)."""
-        return self.machines.prices
 
     @property
     def sources(self) -> dict[str, dict[str, str]]:

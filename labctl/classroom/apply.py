@@ -16,7 +16,6 @@ idempotent (a VM is looked up by its labels and name before any insert).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -74,7 +73,6 @@ class Setup:
     report: SetupReport = field(default_factory=SetupReport)
     _schedule_ops: dict[str, Operation | None] = field(default_factory=dict)
     _schedule_errors: dict[str, LabctlError] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- 1. schedules first, waited on later -----------------------------------------------------
 
@@ -240,7 +238,7 @@ class Setup:
         vms = self._class_vms()
         if name is not None:
             self._ensure_schedules(sorted({region_of(zone) for _, zone in vms}))
-        work = [(seat, zone) for seat, zone in vms if self._needs_schedule_work(seat, zone)]
+        work = [(seat, zone) for seat, zone in vms if self._needs_schedule_work(seat)]
         if work:
             outcomes = apply_to_many(
                 work,
@@ -266,7 +264,7 @@ class Setup:
                 found.append((seat, zone))
         return found
 
-    def _needs_schedule_work(self, seat: Seat, zone: str) -> bool:
+    def _needs_schedule_work(self, seat: Seat) -> bool:
         name = self.plan.schedule.name
         attached = seat.vm.resource_policies if seat.vm is not None else ()
         return bool(seat.detach) or (name is not None and name not in attached)
@@ -333,7 +331,7 @@ class Setup:
         """Delete the VMs and buckets of students no longer in the roster."""
         items: list[tuple[str, Leftover, Vm | str]] = []
         for left in self.plan.leftovers:
-            items += [(f"{vm.name}", left, vm) for vm in left.vms]
+            items += [(vm.name, left, vm) for vm in left.vms]
             items += [(f"gs://{b.name}", left, b.name) for b in left.buckets]
         if not items:
             return self.report

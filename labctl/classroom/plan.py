@@ -370,7 +370,6 @@ def _access(
 ) -> None:
     """Each seat's access diffs: new resources get everything; existing ones are read (every
     VM's and bucket's policy, concurrently)."""
-    ta_emails = [t.email for t in tas]
     current_vm: dict[str, dict[str, tuple[str, ...]]] = {}
     current_bucket: dict[str, dict[str, list[str]]] = {}
     vms = [s for s in seats if s.vm is not None]
@@ -390,7 +389,7 @@ def _access(
         raise_first(outcomes)
         current_bucket = {o.key: o.value for o in outcomes}
     for seat in seats:
-        wanted = access.wanted_members(seat.student.email, ta_emails)
+        wanted = access.wanted_members(seat.student, tas)
         if seat.vm is not None or seat.spec is not None:
             seat.vm_access = access.diff(access.VM_ROLE, wanted, current_vm.get(seat.vm_name))
         if seat.bucket is not None or seat.bucket_plan is not None:

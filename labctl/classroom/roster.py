@@ -66,10 +66,6 @@ class Roster:
     def tas(self) -> list[Member]:
         return [m for m in self.members if m.role == "ta"]
 
-    def find(self, email: str) -> Member | None:
-        wanted = email.strip().lower()
-        return next((m for m in self.members if m.email == wanted), None)
-
 
 @dataclass(frozen=True)
 class _Problem:

@@ -11,18 +11,16 @@ from labctl.cli._output import Format, Output
 from labctl.cli._views import age, error_record, human_bytes, outcome_record, usd
 
 if TYPE_CHECKING:
+    from labctl.classroom.apply import SetupReport
+    from labctl.classroom.lifecycle import TeardownPlan
+    from labctl.classroom.plan import ClassPlan, Seat
+    from labctl.classroom.status import ClassStatus, StudentStatus
     from labctl.errors import LabctlError
     from labctl.models import Vm
     from labctl.runner import Outcome
 
 # -- classes ------------------------------------------------------------------------------------
 # Money is USD as numbers in JSON; tables show "$12.34". A plan is one JSON object.
-
-if TYPE_CHECKING:
-    from labctl.classroom.apply import SetupReport
-    from labctl.classroom.lifecycle import TeardownPlan
-    from labctl.classroom.plan import ClassPlan, Seat
-    from labctl.classroom.status import ClassStatus, StudentStatus
 
 CLASS_PLAN_COLUMNS = ("STUDENT", "SLUG", "VM", "ZONE", "BUCKET", "ACCESS")
 QUOTA_COLUMNS = ("REGION", "METRIC", "PER VM", "VMS", "NEEDED", "FREE", "LIMIT", "OK")
@@ -329,7 +327,7 @@ def _duration(seconds: int | None) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m"
 
 
-def student_status_record(row: StudentStatus, now: datetime) -> dict[str, Any]:
+def student_status_record(row: StudentStatus) -> dict[str, Any]:
     vm, spent = row.vm, row.spend
     return {
         "email": row.member.email if row.member else None,
@@ -392,7 +390,7 @@ def student_status_row(row: StudentStatus, now: datetime) -> tuple[str, ...]:
 
 
 def emit_class_status(out: Output, status: ClassStatus) -> None:
-    records = [student_status_record(r, status.now) for r in status.rows]
+    records = [student_status_record(r) for r in status.rows]
     rows = [student_status_row(r, status.now) for r in status.rows]
     out.emit(records, STATUS_COLUMNS, rows)
     if out.fmt is Format.table and rows:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from labctl.labels import COURSE, MANAGED, OWNER
+from labctl.labels import COURSE, OWNER, is_managed
 from labctl.models import Bucket, Schedule, Vm
 from labctl.providers.base import ComputeProvider, StorageProvider
 
@@ -46,7 +46,7 @@ def scan(
 
 
 def in_class(labels: Mapping[str, str], course: str) -> bool:
-    return labels.get(COURSE) == course and labels.get(MANAGED) == "true"
+    return labels.get(COURSE) == course and is_managed(labels)
 
 
 def schedule_description(course: str) -> str:

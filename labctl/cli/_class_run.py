@@ -23,15 +23,7 @@ if TYPE_CHECKING:
     from labctl.providers.base import StorageProvider
 
 PAST = {"stop": "stopped", "start": "started"}
-TITLES = {
-    "vms": "VMs",
-    "buckets": "buckets",
-    "access": "access",
-    "schedule": "schedule",
-    "prune": "prune",
-    "snapshots": "snapshots",
-    "schedules": "schedules",
-}
+TITLES = {"vms": "VMs"}  # a phase's bar title, when it is not the phase's own name
 
 
 def _load(app: AppContext, file: Path | None) -> tuple[ClassFile, Roster, Settings]:
@@ -51,7 +43,9 @@ def _storage(app: AppContext, cf: ClassFile) -> StorageProvider | None:
 
 def _file_arg(cf: ClassFile) -> str:
     """The FILE to repeat in a next-step hint ('' for the default class.toml)."""
-    return "" if str(cf.path) == "class.toml" else f" {cf.path}"
+    from labctl.classroom.classfile import DEFAULT_FILE
+
+    return "" if str(cf.path) == DEFAULT_FILE else f" {cf.path}"
 
 
 def _plan(app: AppContext, cf: ClassFile, roster: Roster, settings: Settings) -> ClassPlan:

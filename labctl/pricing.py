@@ -36,8 +36,8 @@ class Estimate:
         return round(self.usd_per_hour * self.hours_per_month, 2)
 
     def __add__(self, other: Estimate) -> Estimate:
-        both = (self.usd_per_hour, other.usd_per_hour)
-        total = None if None in both else round(sum(x or 0.0 for x in both), 9)
+        mine, theirs = self.usd_per_hour, other.usd_per_hour
+        total = None if mine is None or theirs is None else round(mine + theirs, 9)
         missing = tuple(dict.fromkeys((*self.missing, *other.missing)))
         return Estimate(total, self.approximate or other.approximate, missing, self.hours_per_month)
 
@@ -156,7 +156,7 @@ class PriceTable:
             gpu_type=vm.gpu.type if vm.gpu else None,
             gpu_count=vm.gpu.count if vm.gpu else 0,
         )
-        return compute + storage if disks else compute
+        return compute + storage
 
     def disk_estimate(self, disk: Disk) -> Estimate:
         """Provisioned size x the disk type's price per GB-month, per hour."""

@@ -71,7 +71,8 @@ def count_objects(storage: StorageProvider, inventory: Inventory, names: Sequenc
         blobs = storage.list_blobs(bucket.name)
         return replace(bucket, object_count=len(blobs), total_bytes=sum(b.size for b in blobs))
 
-    chosen = [b for b in inventory.buckets if b.name in set(names)]
+    wanted = set(names)
+    chosen = [b for b in inventory.buckets if b.name in wanted]
     counted = {}
     for outcome in read_many(chosen, count, key=lambda b: b.name):
         if outcome.error is not None and not isinstance(outcome.error, NotFound):

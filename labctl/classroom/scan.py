@@ -1,14 +1,16 @@
 """What a class has in the cloud, found by its labels: one aggregated VM list, one bucket list,
-one aggregated resource-policy list."""
+one aggregated resource-policy list, sent together."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from labctl.labels import COURSE, OWNER, is_managed
 from labctl.models import Bucket, Schedule, Vm
 from labctl.providers.base import ComputeProvider, StorageProvider
+from labctl.runner import raise_first, read_many
 
 STUDENT = "labctl-student"  # digest of the student's e-mail (roster.email_digest)
 SCHEDULE_PREFIX = "schedule"
@@ -31,10 +33,19 @@ def scan(
     *,
     schedules: bool = True,
 ) -> ClassResources:
-    """Every VM (to see names taken by others), every bucket, the class's schedules."""
-    vms = compute.list_vms()
-    buckets = storage.list_buckets() if storage is not None else []
-    found = compute.list_schedules() if schedules else []
+    """Every VM (to see names taken by others), every bucket, the class's schedules; the lists
+    are sent together and any that fails fails the scan."""
+    calls: dict[str, Callable[[], list[Any]]] = {"vms": compute.list_vms}
+    if storage is not None:
+        calls["buckets"] = storage.list_buckets
+    if schedules:
+        calls["schedules"] = compute.list_schedules
+    outcomes = read_many(list(calls), lambda name: calls[name](), doing="listing")
+    raise_first(outcomes)
+    listed = {o.key: o.value for o in outcomes}
+    vms: list[Vm] = listed["vms"]
+    buckets: list[Bucket] = listed.get("buckets", [])
+    found: list[Schedule] = listed.get("schedules", [])
     return ClassResources(
         course=course,
         vms=[vm for vm in vms if in_class(vm.labels, course)],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from labctl.cli._bucket_views import delete_plan_record
 from labctl.cli._output import Format, Output
-from labctl.cli._views import age, error_record, human_bytes, outcome_record, usd
+from labctl.cli._views import age, error_record, human_bytes, usd
 
 if TYPE_CHECKING:
     from labctl.classroom.apply import SetupReport
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from labctl.classroom.status import ClassStatus, StudentStatus
     from labctl.errors import LabctlError
     from labctl.models import Vm
-    from labctl.runner import Outcome
 
 # -- classes ------------------------------------------------------------------------------------
 # Money is USD as numbers in JSON; tables show "$12.34". A plan is one JSON object.
@@ -419,19 +418,6 @@ def lifecycle_question(course: str, action: str, targets: Sequence[Vm]) -> str:
     names = ", ".join(vm.name for vm in targets[:5])
     more = f" and {len(targets) - 5} more" if len(targets) > 5 else ""
     return f"{action.capitalize()} {len(targets)} VM(s) of class {course} ({names}{more})?"
-
-
-def emit_lifecycle(
-    out: Output, outcomes: Sequence[Outcome[Any]], action: str, *, wait: bool
-) -> None:
-    state = {"stop": "stopped", "start": "running"}[action] if wait else "accepted"
-    for outcome in outcomes:
-        if outcome.error is not None:
-            out.error(f"{outcome.key}: {outcome.error.message}")
-        else:
-            out.success(f"{outcome.key} ({getattr(outcome.item, 'zone', '')}): {state}")
-    if out.fmt is Format.json:
-        out.json([outcome_record(o, state) for o in outcomes])
 
 
 def emit_teardown_plan(out: Output, plan: TeardownPlan) -> None:

@@ -27,6 +27,7 @@ ZONE_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+-[a-z]")
 # (https://cloud.google.com/resource-manager/docs/creating-managing-projects).
 PROJECT_ID_RE = re.compile(r"(?:[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
 BUCKET_SUFFIX_HEX = 6  # 24 random bits: a clash with an existing name is rare, and retried
+SLUG_MAX = 30  # a student's slug: course (<= 32) + "-" + slug fits a 63-character VM name
 
 
 def check_instance_name(name: str) -> str:
@@ -97,7 +98,7 @@ def slugify(text: str, *, max_len: int = 63) -> str:
     return slug[:max_len].rstrip("-")
 
 
-def student_slug(email: str, *, max_len: int = 30) -> str:
+def student_slug(email: str, *, max_len: int = SLUG_MAX) -> str:
     """A stable, readable slug for a student, usable in VM names and label values.
 
     Only the local part of the e-mail is used (names are public in the bucket namespace, so the

@@ -30,18 +30,14 @@ class Estimate:
     hours_per_month: float = HOURS_PER_MONTH
 
     @property
-    def known(self) -> bool:
-        return self.usd_per_hour is not None
-
-    @property
     def usd_per_month(self) -> float | None:
         if self.usd_per_hour is None:
             return None
         return round(self.usd_per_hour * self.hours_per_month, 2)
 
     def __add__(self, other: Estimate) -> Estimate:
-        both = (self.usd_per_hour, other.usd_per_hour)
-        total = None if None in both else round(sum(x or 0.0 for x in both), 9)
+        mine, theirs = self.usd_per_hour, other.usd_per_hour
+        total = None if mine is None or theirs is None else round(mine + theirs, 9)
         missing = tuple(dict.fromkeys((*self.missing, *other.missing)))
         return Estimate(total, self.approximate or other.approximate, missing, self.hours_per_month)
 
@@ -84,11 +80,6 @@ class PriceTable:
     addresses: Mapping[str, float] | None = None
     buckets: Section = Section({})
     hours_per_month: float = HOURS_PER_MONTH
-
-    @property
-    def regions(self) -> Mapping[str, Mapping[str, Any]]:
-        """Machine and GPU prices by region (the table before disks and the rest were added)."""
-        return self.machines.prices
 
     @property
     def sources(self) -> dict[str, dict[str, str]]:
@@ -165,7 +156,7 @@ class PriceTable:
             gpu_type=vm.gpu.type if vm.gpu else None,
             gpu_count=vm.gpu.count if vm.gpu else 0,
         )
-        return compute + storage if disks else compute
+        return compute + storage
 
     def disk_estimate(self, disk: Disk) -> Estimate:
         """Provisioned size x the disk type's price per GB-month, per hour."""

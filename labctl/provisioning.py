@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -30,7 +30,7 @@ from labctl.errors import (
     Stockout,
     TransientError,
 )
-from labctl.models import VmSpec, region_of
+from labctl.models import MachineType, VmSpec, region_of
 from labctl.providers.base import ComputeProvider, Operation
 
 log = logging.getLogger(__name__)
@@ -49,21 +49,32 @@ class CreateResult:
     attempts: tuple[Attempt, ...]
 
 
-def check_spec(compute: ComputeProvider, spec: VmSpec) -> dict[str, int]:
+@dataclass(frozen=True)
+class SpecCheck:
+    """What check_spec read: the machine type in the spec's zone, and the zones offering the
+    spec's accelerator with the most cards per VM each ({} without one), for failover."""
+
+    machine_type: MachineType
+    offering: dict[str, int]
+
+
+def check_spec(
+    compute: ComputeProvider, spec: VmSpec, *, zones: Sequence[str] | None = None
+) -> SpecCheck:
     """Check the zone, image family, machine type and accelerator before any insert.
 
     The four reads go out together (one round trip's wait instead of four); their answers
     are judged in that order, so the first problem reported is the same as one by one.
-    Returns the zones offering the spec's accelerator ({} without one) for failover.
+    `zones`: the project's zones, when the caller has listed them already (not read again).
     """
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="labctl-check") as pool:
-        zones_read = pool.submit(compute.list_zones)
+        zones_read = pool.submit(compute.list_zones) if zones is None else None
         image_read = pool.submit(compute.check_image_family, spec.image_project, spec.image_family)
         machine_read = pool.submit(compute.get_machine_type, spec.zone, spec.machine_type)
         gpu_read = pool.submit(compute.accelerator_zones, spec.gpu.type) if spec.gpu else None
-    zones = zones_read.result()
-    if spec.zone not in zones:
-        close = difflib.get_close_matches(spec.zone, zones, n=3)
+    known = zones_read.result() if zones_read is not None else list(zones or ())
+    if spec.zone not in known:
+        close = difflib.get_close_matches(spec.zone, known, n=3)
         raise InvalidInput(
             f"unknown zone {spec.zone!r}",
             field="zone",
@@ -76,7 +87,7 @@ def check_spec(compute: ComputeProvider, spec: VmSpec) -> dict[str, int]:
             exc.message, field="--image-family", kind="image", name=exc.name
         ) from None
     try:
-        machine_read.result()
+        machine = machine_read.result()
     except NotFound:
         raise InvalidInput(
             f"machine type {spec.machine_type!r} is not offered in zone {spec.zone}",
@@ -84,7 +95,7 @@ def check_spec(compute: ComputeProvider, spec: VmSpec) -> dict[str, int]:
             hint="for the course VM use n1-standard-8 (P100s attach only to N1 machine types)",
         ) from None
     if spec.gpu is None or gpu_read is None:
-        return {}
+        return SpecCheck(machine, {})
     offering = gpu_read.result()
     if not offering:
         raise InvalidInput(
@@ -104,7 +115,7 @@ def check_spec(compute: ComputeProvider, spec: VmSpec) -> dict[str, int]:
             f"{offering[spec.zone]} {spec.gpu.type} per VM",
             field="--gpu-count",
         )
-    return offering
+    return SpecCheck(machine, offering)
 
 
 def failover_order(first: str, allowed: list[str], offering: dict[str, int]) -> list[str]:

@@ -160,3 +160,26 @@ def apply_to_many(
         senders.close()
         waiters.close()
     return [by_key[key(item)] for item in items]
+
+
+def read_many(
+    items: Sequence[T],
+    call: Callable[[T], Any],
+    *,
+    key: Callable[[T], str] = str,
+    doing: str = "reading",
+) -> list[Outcome[T]]:
+    """Reads through the batch engine (bounded, concurrent); Ctrl-C changes nothing."""
+    if not items:
+        return []
+    try:
+        return apply_to_many(items, key=key, send=call, action=doing)
+    except Interrupted:
+        raise Interrupted(f"interrupted while {doing}; nothing changed", action=doing) from None
+
+
+def raise_first(outcomes: Sequence[Outcome[Any]]) -> None:
+    """Raise the first failure of a batch, if any."""
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error

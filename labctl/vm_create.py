@@ -23,7 +23,7 @@ def create(
 ) -> CreateResult:
     """Check the spec with the API (zone, machine type, GPU), refuse a name already used in any
     zone, then create it in its zone or the next one that has capacity."""
-    offering = check_spec(compute, spec)
+    offering = check_spec(compute, spec).offering
     provisioner = Provisioner.for_spec(
         compute,
         spec,
@@ -56,7 +56,7 @@ def create_many(
     (with failover), so N VMs take about as long as one. One `list` call checks the names."""
     if not specs:
         return []
-    offering = check_spec(compute, specs[0])  # the flags are the same for all: check once
+    offering = check_spec(compute, specs[0]).offering  # the flags are the same for all: check once
     existing = {vm.name: vm for vm in compute.list_vms()}
     provisioners = {
         spec.name: Provisioner.for_spec(
@@ -95,5 +95,5 @@ def create_many(
 def failover_zones(compute: ComputeProvider, spec: VmSpec, settings: Settings) -> list[str]:
     """The zones a create would try, in order (after checking the spec like a create does)."""
 
-    offering = check_spec(compute, spec)
+    offering = check_spec(compute, spec).offering
     return failover_order(spec.zone, settings.allowed_zones, offering) if spec.gpu else [spec.zone]

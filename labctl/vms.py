@@ -54,15 +54,28 @@ def details(compute: ComputeProvider, vm: Vm) -> dict[str, object]:
     if vm.state is VmState.RUNNING:
         reported = compute.get_guest_attributes(vm.name, vm.zone, "labctl/")
         info["setup_status"] = reported.get("labctl/status")
-        info["last_active"] = reported.get("labctl/last-active")
+        info["last_active"] = reported.get(LAST_ACTIVE)
     elif vm.state is VmState.STOPPED:
         info["stopped_by"] = stopped_by(compute, vm)
     return info
 
 
-# The on-VM idle agent writes these guest attributes just before it shuts the VM down:
-# labctl/stopped-by = "idle", labctl/stopped-at = the time (RFC 3339, UTC).
+# Guest attributes of the on-VM agent: the last activity it saw (RFC 3339, UTC), written at
+# every check; and just before an idle shutdown, labctl/stopped-by = "idle" and
+# labctl/stopped-at = the time (RFC 3339, UTC).
+LAST_ACTIVE = "labctl/last-active"
 STOPPED_BY, STOPPED_AT = "labctl/stopped-by", "labctl/stopped-at"
+
+
+def read_reports(compute: ComputeProvider, vms: Sequence[Vm]) -> list[Outcome[Vm]]:
+    """Each VM's labctl/ guest attributes (one read each, concurrently), keyed "zone/name"."""
+    from labctl.runner import read_many  # the batch engine: not needed to list
+
+    return read_many(
+        vms,
+        lambda vm: compute.get_guest_attributes(vm.name, vm.zone, "labctl/"),
+        key=lambda vm: f"{vm.zone}/{vm.name}",
+    )
 
 
 def stopped_by(compute: ComputeProvider, vm: Vm) -> str | None:
@@ -76,20 +89,21 @@ def stopped_by(compute: ComputeProvider, vm: Vm) -> str | None:
             return "preempted"
     reported = compute.get_guest_attributes(vm.name, vm.zone, "labctl/")
     reason = reported.get(STOPPED_BY)
-    at = _timestamp(reported.get(STOPPED_AT))
+    at = parse_time(reported.get(STOPPED_AT))
     if reason and at is not None and (since is None or at > since):
         return reason
     return None
 
 
-def _timestamp(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
+    """'2026-12-01T10:00:00Z' -> an aware datetime; None if missing, odd or without a zone."""
     if not text:
         return None
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else None
+    return when if when.tzinfo is not None else None
 
 
 @dataclass(frozen=True)

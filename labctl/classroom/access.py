@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labctl.classroom.roster import Member
 
 VM_ROLE = "roles/compute.instanceAdmin.v1"
 BUCKET_ROLE = "roles/storage.objectAdmin"
@@ -39,9 +43,9 @@ class AccessDiff:
         return {**bindings, self.role: set(self.wanted)}
 
 
-def wanted_members(student: str, tas: Iterable[str]) -> frozenset[str]:
+def wanted_members(student: Member, tas: Iterable[Member]) -> frozenset[str]:
     """IAM principals ("user:EMAIL") of a student's resource: the student and every TA."""
-    return frozenset({f"user:{student}", *(f"user:{ta}" for ta in tas)})
+    return frozenset({student.member, *(ta.member for ta in tas)})
 
 
 def diff(

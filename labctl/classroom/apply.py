@@ -16,15 +16,15 @@ idempotent (a VM is looked up by its labels and name before any insert).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from labctl import buckets as bucket_ops
 from labctl.buckets import BucketPlan
-from labctl.classroom.plan import ClassPlan, Leftover, Seat
-from labctl.classroom.scan import STUDENT
-from labctl.errors import AlreadyExists, Interrupted, LabctlError, NotFound
+from labctl.classroom.lifecycle import delete_schedules
+from labctl.classroom.plan import ClassPlan, Seat
+from labctl.classroom.scan import STUDENT, Leftover
+from labctl.errors import AlreadyExists, LabctlError, NotFound
 from labctl.models import Schedule, Vm, region_of
 from labctl.naming import derive_bucket_name
 from labctl.providers.base import ComputeProvider, Operation, StorageProvider
@@ -73,7 +73,6 @@ class Setup:
     report: SetupReport = field(default_factory=SetupReport)
     _schedule_ops: dict[str, Operation | None] = field(default_factory=dict)
     _schedule_errors: dict[str, LabctlError] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- 1. schedules first, waited on later -----------------------------------------------------
 
@@ -98,12 +97,7 @@ class Setup:
         return {
             "vms": sum(1 for s in seats if s.vm_action in ("create", "update", "conflict")),
             "buckets": sum(1 for s in seats if s.bucket_action in ("create", "update")),
-            "access": sum(
-                1
-                for s in seats
-                for d in (s.vm_access, s.bucket_access)
-                if d is not None and d.changed
-            ),
+            "access": self.plan.access_changes,
             "schedule": len(self.plan.attachments)
             + sum(1 for s in seats if s.detach)
             + len(self.plan.schedule.stale),
@@ -147,16 +141,9 @@ class Setup:
             self._vm(seat, handle, provisioners.get(seat.vm_name), result, on_progress)
             return result
 
-        try:
-            outcomes = apply_to_many(
-                plan.seats, key=lambda s: s.slug, send=send, wait=wait, action="create", kind="vm"
-            )
-        except Interrupted as exc:  # name the VMs, not the slugs
-            names = {s.slug: s.vm_name for s in plan.seats}
-            in_flight = {names.get(k, k): v for k, v in exc.in_flight.items()}
-            raise Interrupted(
-                exc.message, action="create", kind="vm", in_flight=in_flight
-            ) from None
+        outcomes = apply_to_many(
+            plan.seats, key=lambda s: s.vm_name, send=send, wait=wait, action="create", kind="vm"
+        )
         for outcome in outcomes:
             self._count(outcome)
         return self.report
@@ -251,7 +238,7 @@ class Setup:
         vms = self._class_vms()
         if name is not None:
             self._ensure_schedules(sorted({region_of(zone) for _, zone in vms}))
-        work = [(seat, zone) for seat, zone in vms if self._needs_schedule_work(seat, zone)]
+        work = [(seat, zone) for seat, zone in vms if self._needs_schedule_work(seat)]
         if work:
             outcomes = apply_to_many(
                 work,
@@ -277,7 +264,7 @@ class Setup:
                 found.append((seat, zone))
         return found
 
-    def _needs_schedule_work(self, seat: Seat, zone: str) -> bool:
+    def _needs_schedule_work(self, seat: Seat) -> bool:
         name = self.plan.schedule.name
         attached = seat.vm.resource_policies if seat.vm is not None else ()
         return bool(seat.detach) or (name is not None and name not in attached)
@@ -332,14 +319,8 @@ class Setup:
         stale = list(self.plan.schedule.stale)
         if not stale:
             return
-        outcomes = apply_to_many(
-            stale,
-            key=lambda s: f"{s.name} ({s.region})",
-            send=lambda s: self.compute.delete_schedule(s.name, s.region),
-            wait=lambda _s, op: self.compute.wait(op),
-            action="delete",
-            kind="schedule",
-            on_result=lambda _: on_progress("schedule", 1),
+        outcomes = delete_schedules(
+            self.compute, stale, on_result=lambda _: on_progress("schedule", 1)
         )
         for outcome in outcomes:
             self._count_schedule(outcome.key, outcome.error)
@@ -350,7 +331,7 @@ class Setup:
         """Delete the VMs and buckets of students no longer in the roster."""
         items: list[tuple[str, Leftover, Vm | str]] = []
         for left in self.plan.leftovers:
-            items += [(f"{vm.name}", left, vm) for vm in left.vms]
+            items += [(vm.name, left, vm) for vm in left.vms]
             items += [(f"gs://{b.name}", left, b.name) for b in left.buckets]
         if not items:
             return self.report

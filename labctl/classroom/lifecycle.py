@@ -14,11 +14,11 @@ from labctl.classroom.roster import email_digest
 from labctl.classroom.scan import STUDENT, scan
 from labctl.classroom.status import record_runs
 from labctl.errors import InvalidInput, LabctlError, NotFound
-from labctl.labels import COURSE, MANAGED, OWNER, managed_labels
+from labctl.labels import OWNER, managed_labels
 from labctl.models import Schedule, Vm, VmState
 from labctl.providers.base import ComputeProvider, Operation, StorageProvider
 from labctl.runner import Outcome, apply_to_many
-from labctl.vms import act_on_many
+from labctl.vms import Selector, act_on_many
 
 # The state a VM must be in for the action to do anything.
 ACTS_ON = {"stop": (VmState.RUNNING, VmState.PENDING), "start": (VmState.STOPPED,)}
@@ -34,7 +34,7 @@ def select(
     cf: ClassFile, compute: ComputeProvider, action: str, students: Sequence[str] = ()
 ) -> Selection:
     """The class's VMs (one aggregated list), or those of the students named by e-mail."""
-    vms = compute.list_vms(labels={COURSE: cf.course, MANAGED: "true"})
+    vms = compute.list_vms(labels=Selector(course=cf.course, managed_only=True).labels())
     if students:
         by_digest = {vm.labels.get(STUDENT): vm for vm in vms}
         chosen = []
@@ -66,7 +66,7 @@ def stop_or_start(
     outcomes = act_on_many(compute, targets, action, wait=wait, on_result=on_result)
     if action == "stop" and wait:
         stopped = {o.key for o in outcomes if o.ok}
-        fresh = compute.list_vms(labels={COURSE: cf.course, MANAGED: "true"})
+        fresh = compute.list_vms(labels=Selector(course=cf.course, managed_only=True).labels())
         record_runs(compute, [vm for vm in fresh if vm.name in stopped])
     return outcomes
 
@@ -154,17 +154,29 @@ def teardown(
         )
         failures.update({f"gs://{o.key}": o.error for o in done if o.error is not None})
     if plan.schedules:
-        gone = apply_to_many(
-            plan.schedules,
-            key=lambda s: f"{s.name} ({s.region})",
-            send=lambda s: compute.delete_schedule(s.name, s.region),
-            wait=lambda _s, op: compute.wait(op),
-            action="delete",
-            kind="schedule",
-            on_result=lambda _: on_progress("schedules", 1),
+        gone = delete_schedules(
+            compute, plan.schedules, on_result=lambda _: on_progress("schedules", 1)
         )
         failures.update({o.key: o.error for o in gone if o.error is not None})
     return failures
+
+
+def delete_schedules(
+    compute: ComputeProvider,
+    schedules: Sequence[Schedule],
+    *,
+    on_result: Callable[[Outcome[Schedule]], None] | None = None,
+) -> list[Outcome[Schedule]]:
+    """Delete the schedules together, each keyed "name (region)"."""
+    return apply_to_many(
+        schedules,
+        key=lambda s: f"{s.name} ({s.region})",
+        send=lambda s: compute.delete_schedule(s.name, s.region),
+        wait=lambda _s, op: compute.wait(op),
+        action="delete",
+        kind="schedule",
+        on_result=on_result,
+    )
 
 
 def _snapshots(

@@ -98,8 +98,8 @@ class QuotaCheck:
         return not self.unplaced
 
 
-def metrics_per_vm(need: Need, quotas: Mapping[str, Quota], *, region: str) -> dict[str, float]:
-    """metric -> amount one VM uses in `region` (only metrics the region reports)."""
+def metrics_per_vm(need: Need, quotas: Mapping[str, Quota]) -> dict[str, float]:
+    """metric -> amount one VM uses in the region of `quotas` (only metrics it reports)."""
     wanted: dict[str, float] = {}
     preemptible_cpus = need.spot and _limit(quotas, "PREEMPTIBLE_CPUS") > 0
     wanted["PREEMPTIBLE_CPUS" if preemptible_cpus else "CPUS"] = need.cpus
@@ -146,7 +146,7 @@ def check_and_place(
     need = demand.need
     regions = list(dict.fromkeys(region_of(z) for z in zones))
     by_region = {r: {q.metric: q for q in regional.get(r, ())} for r in regions}
-    per_vm = {r: metrics_per_vm(need, by_region[r], region=r) for r in regions}
+    per_vm = {r: metrics_per_vm(need, by_region[r]) for r in regions}
     projects = {q.metric: q for q in project}
     global_per_vm = global_metrics(need, projects)
     pending_global = sum(demand.stopped_regions.values())

@@ -19,10 +19,11 @@ from labctl.classroom.scan import (
     SCHEDULE_PREFIX,
     STUDENT,
     ClassResources,
+    Leftover,
     known_slugs,
+    leftovers,
     scan,
     schedule_description,
-    slug_of_vm,
     vm_name,
 )
 from labctl.classroom.spend import boot_disk
@@ -34,7 +35,7 @@ from labctl.naming import derive_bucket_name
 from labctl.pricing import PriceTable, total
 from labctl.providers.base import ComputeProvider, StorageProvider
 from labctl.provisioning import check_spec
-from labctl.runner import Outcome, apply_to_many
+from labctl.runner import raise_first, read_many
 from labctl.vm_spec import VmRequest, build_spec
 
 # The labels labctl keeps right on a class's VMs and buckets (a drift is fixed by setup).
@@ -88,15 +89,6 @@ class Seat:
         if self.bucket is not None:
             return self.bucket.name
         return self.bucket_plan.spec.name if self.bucket_plan is not None else None
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A student in the cloud who is no longer in the roster (removed only with --prune)."""
-
-    slug: str
-    vms: tuple[Vm, ...]
-    buckets: tuple[Bucket, ...]
 
 
 @dataclass(frozen=True)
@@ -222,7 +214,7 @@ def build_plan(
         now=now,
         seats=seats,
         tas=roster.tas,
-        leftovers=_leftovers(found, roster, cf.course),
+        leftovers=leftovers(found, {m.digest for m in roster.students}),
         quota=quota,
         zones=zones,
         offering=offering,
@@ -238,7 +230,7 @@ def _check_vm(
     """The spec every VM shares (checked with the API once), the usable zones, the zones
     offering the GPU, and the machine type's vCPUs."""
     allowed = settings.allowed_zones
-    known = set(compute.list_zones())
+    known = compute.list_zones()
     unknown = [z for z in allowed if z not in known]
     if unknown:
         raise InvalidInput(
@@ -251,17 +243,16 @@ def _check_vm(
         settings,
         now=now,
     )
-    offering = check_spec(compute, template)
-    zones = [z for z in allowed if not offering or z in offering]
-    if template.gpu and len(zones) < len(allowed):
-        skipped = [z for z in allowed if z not in zones]
+    checked = check_spec(compute, template, zones=known)
+    offering = checked.offering  # {} without a GPU
+    skipped = [z for z in allowed if offering and z not in offering]
+    if template.gpu and skipped:
         raise InvalidInput(
             f"{cf.where('class.zones')}: {', '.join(skipped)} do not offer {template.gpu.type}; "
             f"zones that do: {', '.join(sorted(offering))}",
             field=cf.where("class.zones"),
         )
-    cpus = compute.get_machine_type(template.zone, template.machine_type).cpus
-    for zone in zones[1:]:
+    for zone in allowed[1:]:  # the first is template.zone, which check_spec read
         try:
             compute.get_machine_type(zone, template.machine_type)
         except NotFound:
@@ -269,7 +260,7 @@ def _check_vm(
                 f"{cf.where('class.zones')}: {zone} does not offer {template.machine_type}",
                 field=cf.where("class.zones"),
             ) from None
-    return template, zones, offering, cpus
+    return template, allowed, offering, checked.machine_type.cpus
 
 
 def vm_user(slug: str) -> str:
@@ -379,45 +370,32 @@ def _access(
 ) -> None:
     """Each seat's access diffs: new resources get everything; existing ones are read (every
     VM's and bucket's policy, concurrently)."""
-    ta_emails = [t.email for t in tas]
     current_vm: dict[str, dict[str, tuple[str, ...]]] = {}
     current_bucket: dict[str, dict[str, list[str]]] = {}
     vms = [s for s in seats if s.vm is not None]
     if vms:
-        outcomes = apply_to_many(
-            vms,
-            key=lambda s: s.vm_name,
-            send=lambda s: compute.get_vm_iam(s.vm_name, s.zone or ""),
-            action="read",
-            kind="vm",
+        outcomes = read_many(
+            vms, lambda s: compute.get_vm_iam(s.vm_name, s.zone or ""), key=lambda s: s.vm_name
         )
-        current_vm = {o.key: dict(o.value.bindings) for o in outcomes if o.ok}
-        _raise_first(outcomes)
+        raise_first(outcomes)
+        current_vm = {o.key: dict(o.value.bindings) for o in outcomes}
     buckets = [s for s in seats if s.bucket is not None]
     if buckets and storage is not None:
-        outcomes = apply_to_many(
+        outcomes = read_many(
             buckets,
+            lambda s: storage.bucket_members(s.bucket_name or ""),
             key=lambda s: s.bucket_name or "",
-            send=lambda s: storage.bucket_members(s.bucket_name or ""),
-            action="read",
-            kind="bucket",
         )
-        current_bucket = {o.key: o.value for o in outcomes if o.ok}
-        _raise_first(outcomes)
+        raise_first(outcomes)
+        current_bucket = {o.key: o.value for o in outcomes}
     for seat in seats:
-        wanted = access.wanted_members(seat.student.email, ta_emails)
+        wanted = access.wanted_members(seat.student, tas)
         if seat.vm is not None or seat.spec is not None:
             seat.vm_access = access.diff(access.VM_ROLE, wanted, current_vm.get(seat.vm_name))
         if seat.bucket is not None or seat.bucket_plan is not None:
             seat.bucket_access = access.diff(
                 access.BUCKET_ROLE, wanted, current_bucket.get(seat.bucket_name or "")
             )
-
-
-def _raise_first(outcomes: list[Outcome[Seat]]) -> None:
-    for outcome in outcomes:
-        if outcome.error is not None:
-            raise outcome.error
 
 
 def schedule_name(cf: ClassFile) -> str | None:
@@ -446,22 +424,6 @@ def _schedule_plan(cf: ClassFile, found: ClassResources) -> SchedulePlan:
 
 def _is_stale(policy: str, course: str, schedule: SchedulePlan) -> bool:
     return policy.startswith(f"{course}-{SCHEDULE_PREFIX}-") and policy != schedule.name
-
-
-def _leftovers(found: ClassResources, roster: Roster, course: str) -> list[Leftover]:
-    students = {m.digest for m in roster.students}
-    vms: dict[str, list[Vm]] = {}
-    buckets: dict[str, list[Bucket]] = {}
-    for vm in found.vms:  # only a student's: the instructor's own VMs of the course stay
-        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
-            vms.setdefault(slug_of_vm(vm, course), []).append(vm)
-    for bucket in found.buckets:
-        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
-            buckets.setdefault(bucket.labels.get(OWNER, bucket.name), []).append(bucket)
-    return [
-        Leftover(slug, tuple(vms.get(slug, ())), tuple(buckets.get(slug, ())))
-        for slug in sorted(set(vms) | set(buckets))
-    ]
 
 
 def _cost(seats: list[Seat], template: VmSpec, prices: PriceTable) -> Cost:

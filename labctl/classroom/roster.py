@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labctl.errors import InvalidInput, LocalError
-from labctl.naming import student_slug
+from labctl.naming import SLUG_MAX, student_slug
 
 ROLES = ("student", "ta")
 COLUMNS = ("email", "name", "role")
-SLUG_MAX = 30  # student_slug's limit: course (<= 32) + "-" + slug fits a 63-character VM name
 SUFFIX_HEX = 4  # a newcomer whose slug is taken gets "-" and this many hex digits of a hash
 MAX_PROBLEMS_SHOWN = 10
 # A practical e-mail check (what IAM will accept as user:EMAIL): one @, a dotted domain.
@@ -65,10 +64,6 @@ class Roster:
     @property
     def tas(self) -> list[Member]:
         return [m for m in self.members if m.role == "ta"]
-
-    def find(self, email: str) -> Member | None:
-        wanted = email.strip().lower()
-        return next((m for m in self.members if m.email == wanted), None)
 
 
 @dataclass(frozen=True)
@@ -208,7 +203,7 @@ def assign_slugs(students: Sequence[Member], known: Mapping[str, str]) -> dict[s
     slugs = {m.digest: known[m.digest] for m in students if m.digest in known}
     taken = set(known.values())
     newcomers = sorted((m for m in students if m.digest not in known), key=lambda m: m.email)
-    bases = {m.digest: student_slug(m.email, max_len=SLUG_MAX) for m in newcomers}
+    bases = {m.digest: student_slug(m.email) for m in newcomers}
     # Plain bases first, so that a newcomer's suffixed slug can never take another's base.
     for member in newcomers:
         base = bases[member.digest]

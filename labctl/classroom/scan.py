@@ -1,14 +1,16 @@
 """What a class has in the cloud, found by its labels: one aggregated VM list, one bucket list,
-one aggregated resource-policy list."""
+one aggregated resource-policy list, sent together."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from labctl.labels import COURSE, MANAGED, OWNER
+from labctl.labels import COURSE, OWNER, is_managed
 from labctl.models import Bucket, Schedule, Vm
 from labctl.providers.base import ComputeProvider, StorageProvider
+from labctl.runner import raise_first, read_many
 
 STUDENT = "labctl-student"  # digest of the student's e-mail (roster.email_digest)
 SCHEDULE_PREFIX = "schedule"
@@ -31,10 +33,19 @@ def scan(
     *,
     schedules: bool = True,
 ) -> ClassResources:
-    """Every VM (to see names taken by others), every bucket, the class's schedules."""
-    vms = compute.list_vms()
-    buckets = storage.list_buckets() if storage is not None else []
-    found = compute.list_schedules() if schedules else []
+    """Every VM (to see names taken by others), every bucket, the class's schedules; the lists
+    are sent together and any that fails fails the scan."""
+    calls: dict[str, Callable[[], list[Any]]] = {"vms": compute.list_vms}
+    if storage is not None:
+        calls["buckets"] = storage.list_buckets
+    if schedules:
+        calls["schedules"] = compute.list_schedules
+    outcomes = read_many(list(calls), lambda name: calls[name](), doing="listing")
+    raise_first(outcomes)
+    listed = {o.key: o.value for o in outcomes}
+    vms: list[Vm] = listed["vms"]
+    buckets: list[Bucket] = listed.get("buckets", [])
+    found: list[Schedule] = listed.get("schedules", [])
     return ClassResources(
         course=course,
         vms=[vm for vm in vms if in_class(vm.labels, course)],
@@ -46,7 +57,7 @@ def scan(
 
 
 def in_class(labels: Mapping[str, str], course: str) -> bool:
-    return labels.get(COURSE) == course and labels.get(MANAGED) == "true"
+    return labels.get(COURSE) == course and is_managed(labels)
 
 
 def schedule_description(course: str) -> str:
@@ -80,3 +91,29 @@ def known_slugs(resources: ClassResources) -> dict[str, str]:
         if digest and owner:
             known.setdefault(digest, owner)
     return known
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A student in the cloud who is no longer in the roster (removed only with --prune)."""
+
+    slug: str
+    vms: tuple[Vm, ...]
+    buckets: tuple[Bucket, ...]
+
+
+def leftovers(resources: ClassResources, students: Collection[str]) -> list[Leftover]:
+    """The students of the class's VMs and buckets whose digest is not in `students` (the
+    roster's), by slug."""
+    vms: dict[str, list[Vm]] = {}
+    buckets: dict[str, list[Bucket]] = {}
+    for vm in resources.vms:  # only a student's: the instructor's own VMs of the course stay
+        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
+            vms.setdefault(slug_of_vm(vm, resources.course), []).append(vm)
+    for bucket in resources.buckets:
+        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
+            buckets.setdefault(bucket.labels.get(OWNER, bucket.name), []).append(bucket)
+    return [
+        Leftover(slug, tuple(vms.get(slug, ())), tuple(buckets.get(slug, ())))
+        for slug in sorted(set(vms) | set(buckets))
+    ]

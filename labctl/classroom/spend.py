@@ -27,8 +27,6 @@ from labctl.pricing import PriceTable
 
 RUN_SECONDS = "labctl-run-seconds"
 RUN_COUNTED = "labctl-run-counted"
-# A boot disk created without a type is pd-standard (instances.insert, initializeParams.diskType).
-BOOT_DISK_TYPE = "pd-standard"
 BUDGET_WARNINGS = (0.5, 0.9, 1.0)
 
 
@@ -91,7 +89,9 @@ class Spend:
 
 
 def boot_disk(vm_name: str, zone: str, size_gb: int) -> Disk:
-    return Disk(vm_name, zone, size_gb, (), type=BOOT_DISK_TYPE)
+    # Disk's default type, pd-standard: what a boot disk created without a type is
+    # (instances.insert, initializeParams.diskType).
+    return Disk(vm_name, zone, size_gb, ())
 
 
 def spend(vm: Vm, prices: PriceTable, now: datetime, *, disk_gb: int) -> Spend:

@@ -9,15 +9,14 @@ from datetime import UTC, datetime
 
 from labctl.classroom.classfile import ClassFile
 from labctl.classroom.roster import Member, Roster
-from labctl.classroom.scan import STUDENT, ClassResources, scan, slug_of_vm
+from labctl.classroom.scan import STUDENT, ClassResources, leftovers, scan, slug_of_vm
 from labctl.classroom.spend import Spend, budget_level, current_run, record_run, spend
 from labctl.labels import OWNER
 from labctl.models import Bucket, Vm, VmState
 from labctl.pricing import PriceTable
 from labctl.providers.base import ComputeProvider, Operation, StorageProvider
 from labctl.runner import Outcome, apply_to_many
-
-LAST_ACTIVE = "labctl/last-active"  # written by the on-VM agent: epoch seconds or RFC 3339
+from labctl.vms import LAST_ACTIVE, parse_time, read_reports
 
 
 @dataclass(frozen=True)
@@ -85,51 +84,27 @@ def _seats(
     vms = {vm.labels.get(STUDENT, ""): vm for vm in found.vms}
     buckets = {b.labels.get(STUDENT, ""): b for b in found.buckets}
     seats: list[tuple[str, Member | None, Vm | None, Bucket | None]] = []
-    students = {m.digest for m in roster.students}
     for member in roster.students:
         vm, bucket = vms.get(member.digest), buckets.get(member.digest)
         slug = (
             slug_of_vm(vm, found.course) if vm else bucket.labels.get(OWNER, "") if bucket else ""
         )
         seats.append((slug, member, vm, bucket))
-    gone: dict[str, tuple[Vm | None, Bucket | None]] = {}
-    for vm in found.vms:
-        if STUDENT in vm.labels and vm.labels[STUDENT] not in students:
-            gone[slug_of_vm(vm, found.course)] = (vm, None)
-    for bucket in found.buckets:
-        if STUDENT in bucket.labels and bucket.labels[STUDENT] not in students:
-            slug = bucket.labels.get(OWNER, bucket.name)
-            gone[slug] = (gone.get(slug, (None, None))[0], bucket)
-    seats += [(slug, None, vm, bucket) for slug, (vm, bucket) in sorted(gone.items())]
+    for left in leftovers(found, {m.digest for m in roster.students}):
+        vm = left.vms[-1] if left.vms else None
+        bucket = left.buckets[-1] if left.buckets else None
+        seats.append((left.slug, None, vm, bucket))
     return seats
 
 
 def _last_active(compute: ComputeProvider, running: Sequence[Vm]) -> dict[str, datetime | str]:
-    if not running:
-        return {}
-    outcomes = apply_to_many(
-        running,
-        key=lambda vm: vm.name,
-        send=lambda vm: compute.get_guest_attributes(vm.name, vm.zone, "labctl/"),
-        action="read",
-        kind="vm",
-    )
+    """VM name -> the agent's last activity; a value that is not a time is shown as written."""
     found: dict[str, datetime | str] = {}
-    for outcome in outcomes:
-        value = (outcome.value or {}).get(LAST_ACTIVE) if outcome.ok else None
+    for outcome in read_reports(compute, running):
+        value = outcome.value.get(LAST_ACTIVE) if outcome.ok else None
         if value:
-            found[outcome.key] = _moment(value)
+            found[outcome.item.name] = parse_time(value) or value
     return found
-
-
-def _moment(text: str) -> datetime | str:
-    """Epoch seconds or RFC 3339 -> a datetime; anything else is shown as written."""
-    try:
-        if text.strip().isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
-        return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return text
 
 
 def record_runs(compute: ComputeProvider, vms: Sequence[Vm]) -> list[Outcome[Vm]]:

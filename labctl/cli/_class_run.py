@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labctl.cli import _class_views as class_views
+from labctl.cli._errors import PAST
 from labctl.cli._output import Format
 from labctl.errors import PartialFailure, QuotaExceeded
 
@@ -22,16 +23,7 @@ if TYPE_CHECKING:
     from labctl.config import Settings
     from labctl.providers.base import StorageProvider
 
-PAST = {"stop": "stopped", "start": "started"}
-TITLES = {
-    "vms": "VMs",
-    "buckets": "buckets",
-    "access": "access",
-    "schedule": "schedule",
-    "prune": "prune",
-    "snapshots": "snapshots",
-    "schedules": "schedules",
-}
+TITLES = {"vms": "VMs"}  # a phase's bar title, when it is not the phase's own name
 
 
 def _load(app: AppContext, file: Path | None) -> tuple[ClassFile, Roster, Settings]:
@@ -51,7 +43,9 @@ def _storage(app: AppContext, cf: ClassFile) -> StorageProvider | None:
 
 def _file_arg(cf: ClassFile) -> str:
     """The FILE to repeat in a next-step hint ('' for the default class.toml)."""
-    return "" if str(cf.path) == "class.toml" else f" {cf.path}"
+    from labctl.classroom.classfile import DEFAULT_FILE
+
+    return "" if str(cf.path) == DEFAULT_FILE else f" {cf.path}"
 
 
 def _plan(app: AppContext, cf: ClassFile, roster: Roster, settings: Settings) -> ClassPlan:
@@ -196,6 +190,7 @@ def lifecycle(
     """stop/start: the class's VMs in one list call, confirmed, acted on together."""
     from labctl.classroom.classfile import load_class
     from labctl.classroom.lifecycle import select, stop_or_start
+    from labctl.cli._vm_run import FINAL_STATE, report_outcomes
 
     cf = load_class(file)
     with app.out.spinner(f"Looking up the VMs of class {cf.course}..."):
@@ -213,10 +208,8 @@ def lifecycle(
         outcomes = stop_or_start(
             cf, app.compute, action, chosen.targets, wait=wait, on_result=lambda _: advance(1)
         )
-    class_views.emit_lifecycle(app.out, outcomes, action, wait=wait)
-    failed = {o.key: o.error for o in outcomes if o.error is not None}
-    if failed:
-        raise PartialFailure(f"{len(failed)} of {total} could not be {PAST[action]}", failed)
+    state = FINAL_STATE[action] if wait else "accepted"
+    report_outcomes(app, outcomes, action, state=state, done=state)  # vm start says "started"
     then = "start" if action == "stop" else "status"
     app.out.next_step(f"labctl class {then}{_file_arg(cf)}")
 

@@ -8,21 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from labctl.cli._bucket_views import delete_plan_record
 from labctl.cli._output import Format, Output
-from labctl.cli._views import age, error_record, human_bytes, outcome_record, usd
-
-if TYPE_CHECKING:
-    from labctl.errors import LabctlError
-    from labctl.models import Vm
-    from labctl.runner import Outcome
-
-# -- classes ------------------------------------------------------------------------------------
-# Money is USD as numbers in JSON; tables show "$12.34". A plan is one JSON object.
+from labctl.cli._views import age, error_record, human_bytes, usd
 
 if TYPE_CHECKING:
     from labctl.classroom.apply import SetupReport
     from labctl.classroom.lifecycle import TeardownPlan
     from labctl.classroom.plan import ClassPlan, Seat
     from labctl.classroom.status import ClassStatus, StudentStatus
+    from labctl.errors import LabctlError
+    from labctl.models import Vm
+
+# -- classes ------------------------------------------------------------------------------------
+# Money is USD as numbers in JSON; tables show "$12.34". A plan is one JSON object.
 
 CLASS_PLAN_COLUMNS = ("STUDENT", "SLUG", "VM", "ZONE", "BUCKET", "ACCESS")
 QUOTA_COLUMNS = ("REGION", "METRIC", "PER VM", "VMS", "NEEDED", "FREE", "LIMIT", "OK")
@@ -329,7 +326,7 @@ def _duration(seconds: int | None) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m"
 
 
-def student_status_record(row: StudentStatus, now: datetime) -> dict[str, Any]:
+def student_status_record(row: StudentStatus) -> dict[str, Any]:
     vm, spent = row.vm, row.spend
     return {
         "email": row.member.email if row.member else None,
@@ -392,7 +389,7 @@ def student_status_row(row: StudentStatus, now: datetime) -> tuple[str, ...]:
 
 
 def emit_class_status(out: Output, status: ClassStatus) -> None:
-    records = [student_status_record(r, status.now) for r in status.rows]
+    records = [student_status_record(r) for r in status.rows]
     rows = [student_status_row(r, status.now) for r in status.rows]
     out.emit(records, STATUS_COLUMNS, rows)
     if out.fmt is Format.table and rows:
@@ -421,19 +418,6 @@ def lifecycle_question(course: str, action: str, targets: Sequence[Vm]) -> str:
     names = ", ".join(vm.name for vm in targets[:5])
     more = f" and {len(targets) - 5} more" if len(targets) > 5 else ""
     return f"{action.capitalize()} {len(targets)} VM(s) of class {course} ({names}{more})?"
-
-
-def emit_lifecycle(
-    out: Output, outcomes: Sequence[Outcome[Any]], action: str, *, wait: bool
-) -> None:
-    state = {"stop": "stopped", "start": "running"}[action] if wait else "accepted"
-    for outcome in outcomes:
-        if outcome.error is not None:
-            out.error(f"{outcome.key}: {outcome.error.message}")
-        else:
-            out.success(f"{outcome.key} ({getattr(outcome.item, 'zone', '')}): {state}")
-    if out.fmt is Format.json:
-        out.json([outcome_record(o, state) for o in outcomes])
 
 
 def emit_teardown_plan(out: Output, plan: TeardownPlan) -> None:

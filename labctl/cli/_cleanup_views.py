@@ -8,9 +8,6 @@ from typing import TYPE_CHECKING, Any
 from labctl.cli._output import Format, Output
 from labctl.cli._views import error_record, human_bytes
 
-if TYPE_CHECKING:
-    pass
-
 # -- cleanup and cost ------------------------------------------------------------------------------
 # Money in JSON: numbers (USD) or null when a price is unknown; tables show "$1.20/mo" or
 # "unknown", and "~" where a price came from another region.

@@ -136,7 +136,9 @@ def _interrupted(exc: e.Interrupted) -> str | None:
 
 def _partial(exc: e.PartialFailure) -> str | None:
     if exc.kind == "class":  # name: the class file
-        file = "" if exc.name in (None, "class.toml") else f" {exc.name}"
+        from labctl.classroom.classfile import DEFAULT_FILE  # loaded already by the command
+
+        file = "" if exc.name in (None, DEFAULT_FILE) else f" {exc.name}"
         return f"fix the cause and run the same command again; it resumes: labctl class setup{file}"
     return None
 

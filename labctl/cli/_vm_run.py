@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from labctl.cli import _views as views
+from labctl.cli._errors import PAST
 from labctl.cli._output import Format
 from labctl.errors import InvalidInput, LabctlError, PartialFailure
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 # The VM's final state after each action, for `--format json` records.
 FINAL_STATE = {"stop": "stopped", "start": "running", "delete": "deleted"}
-PAST = {"stop": "stopped", "start": "started", "delete": "deleted", "create": "created"}
 MAX_NAMES_IN_HINT = 3
 
 
@@ -108,7 +108,7 @@ def _create_many(app: AppContext, specs: list[VmSpec], *, wait: bool) -> None:
         outcomes = vm_create.create_many(
             app.compute, specs, app.settings, wait=wait, on_result=lambda _: advance(1)
         )
-    _report_outcomes(app, outcomes, "create", state="running" if wait else "accepted")
+    report_outcomes(app, outcomes, "create", state="running" if wait else "accepted")
     app.out.next_step("labctl vm list")
 
 
@@ -174,7 +174,7 @@ def lifecycle(
             )
     elif not failures:
         app.out.info(f"no VMs to {action}")
-    _report_outcomes(
+    report_outcomes(
         app, outcomes, action, state=FINAL_STATE[action] if wait else "accepted", failures=failures
     )
     _next_after(app, action, [o.key for o in outcomes if o.ok])
@@ -191,18 +191,21 @@ def _confirm(app: AppContext, action: str, targets: list[Vm], *, yes: bool) -> N
     app.out.confirm(question, yes=yes, declined=f"nothing {PAST[action]}")
 
 
-def _report_outcomes(
+def report_outcomes(
     app: AppContext,
     outcomes: list[Outcome[Any]],
     action: str,
     *,
     state: str,
+    done: str | None = None,
     failures: dict[str, LabctlError] | None = None,
 ) -> None:
-    """Each VM's result (a JSON list on stdout; a line each on stderr), then one summary error
-    if any failed. `failures` holds names that failed before any request (not found ...)."""
+    """Each VM's result (a JSON list on stdout; a line each on stderr, saying `done`, by
+    default the action's past tense), then one summary error if any failed. `failures` holds
+    names that failed before any request (not found ...)."""
     failed = dict(failures or {})
-    done = PAST[action] if state != "accepted" else "accepted"
+    if done is None:
+        done = PAST[action] if state != "accepted" else "accepted"
     for name, error in failed.items():
         app.out.error(f"{name}: {error.message}")
     for outcome in outcomes:

@@ -54,7 +54,6 @@ def _take_snapshots(
         send=lambda s: compute.create_snapshot(s.disk, s.zone, name=s.name, labels=s.labels),
         wait=lambda s, op: compute.wait(op),
         action="snapshot",
-        kind="snapshot",
     )
     failed = {o.key: o.error for o in outcomes if o.error is not None}
     ready, refused = [], []
@@ -107,7 +106,6 @@ def _act(
         send=send,
         wait=wait,
         action=group[0].action if len({f.action for f in group}) == 1 else "clean up",
-        kind=ERROR_KIND.get(group[0].kind, group[0].kind) if group else None,
         on_result=lambda o: report(as_result(o)),
     )
     return [as_result(o) for o in outcomes]
@@ -144,14 +142,13 @@ def _run(
     send: Callable[[Any], Any],
     wait: Callable[[Any, Any], Any],
     action: str,
-    kind: str | None,
     on_result: Callable[[Outcome[Any]], None] | None = None,
 ) -> list[Outcome[Any]]:
     if not items:
         return []
     try:
         return apply_to_many(
-            items, key=key, send=send, wait=wait, action=action, kind=kind, on_result=on_result
+            items, key=key, send=send, wait=wait, action=action, on_result=on_result
         )
     except Interrupted as exc:
         # Name the findings still in flight by resource name; cleanup's own hint follows.

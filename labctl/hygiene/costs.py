@@ -10,9 +10,7 @@ from typing import Any
 from labctl import labels as L
 from labctl.hygiene.model import Inventory
 from labctl.models import Vm, VmState
-from labctl.pricing import Estimate, PriceTable, total
-
-GIB = 2**30
+from labctl.pricing import GIB, Estimate, PriceTable, total
 
 
 @dataclass(frozen=True)

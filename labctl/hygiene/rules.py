@@ -27,7 +27,7 @@ from labctl.hygiene.model import (
     Policy,
 )
 from labctl.models import Address, Bucket, Disk, Firewall, Snapshot, Vm, VmState
-from labctl.pricing import Estimate, PriceTable, total
+from labctl.pricing import GIB, Estimate, PriceTable, total
 
 SNAPSHOT_NAME_MAX = 63
 SNAPSHOT_NAME_TRIES = 9  # -2 ... -9 when the day's name is taken by another (or a failed) one
@@ -384,7 +384,7 @@ def _snapshots_for(
             **{k: source_labels[k] for k in (L.COURSE, L.OWNER) if k in source_labels},
             L.CREATED: now.strftime(L.CREATED_FORMAT),
         }
-        cost = prices.snapshot_estimate(size * 2**30)
+        cost = prices.snapshot_estimate(size * GIB)
         planned.append(PlannedSnapshot(name, disk_name, c.zone, size, exists, cost, labels))
     return tuple(planned)
 

@@ -8,15 +8,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from labctl.errors import Interrupted, NotFound
+from labctl.errors import NotFound
 from labctl.hygiene import rules
 from labctl.hygiene.model import Inventory, Options, Plan, Policy
 from labctl.models import Bucket, Vm
 from labctl.pricing import PriceTable
 from labctl.providers.base import ComputeProvider, StorageProvider
-from labctl.runner import apply_to_many
-
-ACTIVITY = "labctl/last-active"  # RFC 3339 UTC, written by the on-VM agent at every check
+from labctl.runner import raise_first, read_many
+from labctl.vms import LAST_ACTIVE, parse_time, read_reports
 
 # inventory field -> the kinds that need it listed
 NEEDED_FOR = {
@@ -44,10 +43,8 @@ def scan(
     if storage is not None:
         calls["buckets"] = storage.list_buckets
     wanted = [f for f, needs in NEEDED_FOR.items() if f in calls and set(needs) & set(kinds)]
-    outcomes = _read(wanted, lambda field: calls[field](), doing="listing")
-    for outcome in outcomes:
-        if outcome.error is not None:
-            raise outcome.error
+    outcomes = read_many(wanted, lambda field: calls[field](), doing="listing")
+    raise_first(outcomes)
     return Inventory(**{o.key: o.value for o in outcomes})
 
 
@@ -55,17 +52,14 @@ def read_activity(compute: ComputeProvider, inventory: Inventory, vms: Sequence[
     """The on-VM agent's last activity, for these VMs (one read each, concurrently). A VM
     without the attribute has no idle finding; one that cannot be read is noted."""
 
-    def read(vm: Vm) -> dict[str, str]:
-        return compute.get_guest_attributes(vm.name, vm.zone, "labctl/")
-
-    for outcome in _read(vms, read, key=lambda vm: f"{vm.zone}/{vm.name}"):
+    for outcome in read_reports(compute, vms):
         vm = outcome.item
         if isinstance(outcome.error, NotFound):
             continue  # deleted since the list: nothing to do
         if outcome.error is not None:
             inventory.unreadable[vm.name] = outcome.error
             continue
-        when = parse_rfc3339(outcome.value.get(ACTIVITY, ""))
+        when = parse_time(outcome.value.get(LAST_ACTIVE))
         if when is not None:
             inventory.last_active[(vm.zone, vm.name)] = when
 
@@ -77,9 +71,10 @@ def count_objects(storage: StorageProvider, inventory: Inventory, names: Sequenc
         blobs = storage.list_blobs(bucket.name)
         return replace(bucket, object_count=len(blobs), total_bytes=sum(b.size for b in blobs))
 
-    chosen = [b for b in inventory.buckets if b.name in set(names)]
+    wanted = set(names)
+    chosen = [b for b in inventory.buckets if b.name in wanted]
     counted = {}
-    for outcome in _read(chosen, count, key=lambda b: b.name):
+    for outcome in read_many(chosen, count, key=lambda b: b.name):
         if outcome.error is not None and not isinstance(outcome.error, NotFound):
             raise outcome.error
         if outcome.error is None:
@@ -108,28 +103,3 @@ def survey(
         )
         count_objects(storage, inventory, names)
     return inventory, rules.plan(inventory, policy, options, now=now, prices=prices)
-
-
-def parse_rfc3339(text: str) -> datetime | None:
-    """'2026-12-01T10:00:00Z' -> an aware datetime; None if empty, odd or without a zone."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None
-
-
-def _read(
-    items: Sequence[Any],
-    call: Callable[[Any], Any],
-    *,
-    key: Callable[[Any], str] = str,
-    doing: str = "reading",
-) -> list[Any]:
-    """Reads through the batch engine (bounded, concurrent); Ctrl-C changes nothing."""
-    if not items:
-        return []
-    try:
-        return apply_to_many(items, key=key, send=call, action=doing)
-    except Interrupted:
-        raise Interrupted(f"interrupted while {doing}; nothing changed", action=doing) from None

@@ -40,13 +40,13 @@ def demand(n: int, **kw: object) -> Demand:
 
 def test_spot_counts_against_preemptible_quota_unless_it_is_zero() -> None:
     quotas = {q.metric: q for q in region("us-central1")}
-    assert metrics_per_vm(SPOT_P100, quotas, region="us-central1") == {
+    assert metrics_per_vm(SPOT_P100, quotas) == {
         "PREEMPTIBLE_CPUS": 8,
         "PREEMPTIBLE_NVIDIA_P100_GPUS": 1,
         "IN_USE_ADDRESSES": 1,
     }
     zero = {q.metric: q for q in region("us-central1", PREEMPTIBLE_NVIDIA_P100_GPUS=0)}
-    assert metrics_per_vm(SPOT_P100, zero, region="us-central1")["NVIDIA_P100_GPUS"] == 1
+    assert metrics_per_vm(SPOT_P100, zero)["NVIDIA_P100_GPUS"] == 1
 
 
 def test_new_vms_are_spread_over_zones_within_each_region_quota() -> None:

@@ -36,7 +36,7 @@ def create_with_failover(
     allowed_zones: list[str],
     on_attempt: Callable[[Attempt], None] = lambda _: None,
 ) -> CreateResult:
-    offering = check_spec(fake, spec)
+    offering = check_spec(fake, spec).offering
     return Provisioner.for_spec(
         fake, spec, allowed_zones=allowed_zones, offering=offering, on_attempt=on_attempt
     ).run()

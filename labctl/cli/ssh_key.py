@@ -111,7 +111,7 @@ def _wait_for_key(app: AppContext, name: str, opts: SshOptions) -> None:
     from labctl.ssh.errors import seconds
 
     doing = f"Waiting for {name} to accept the key"
-    with ssh_logs(app), app.out.spinner(doing + "...") as spinner:
+    with ssh_logs(), app.out.spinner(doing + "...") as spinner:
         access = vm_access(app, running_vm(app, name), opts, command=f"labctl ssh-key add {name}")
 
         def progress(elapsed: float, status: str) -> None:

@@ -85,7 +85,7 @@ def ssh(
             hint="install it (Debian/Ubuntu: apt install openssh-client), or run a single "
             f"command without it: labctl vm ssh {name} -- COMMAND",
         )
-    with ssh_logs(app):
+    with ssh_logs():
         with app.out.spinner(f"Looking up {name}..."):
             vm = running_vm(app, name)
             access = vm_access(

@@ -44,9 +44,9 @@ def login_key(config_dir: Path, identity: Path | None = None, *, create: bool = 
     if identity is None and not create and not path.exists():
         return LoginKey("ssh-ed25519 (created on the first real run) labctl", "(new key)", None)
     from labctl.ssh.hostkeys import fingerprint_sha256
-    from labctl.ssh.keys import ensure_key_pair, load_identity
+    from labctl.ssh.keys import load_key_pair
 
-    pair = load_identity(identity) if identity is not None else ensure_key_pair(config_dir)
+    pair = load_key_pair(config_dir, identity)
     return LoginKey(pair.public_openssh, fingerprint_sha256(pair.pkey), pair.private_path)
 
 

@@ -7,7 +7,6 @@ import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -32,13 +31,7 @@ from labctl.ssh.jupyter import (
     Progress,
     wait_for_jupyter,
 )
-from labctl.ssh.keys import (
-    KeyPair,
-    default_key_path,
-    ensure_key_pair,
-    load_identity,
-    merge_ssh_keys,
-)
+from labctl.ssh.keys import KeyPair, default_key_path, load_key_pair
 from labctl.ssh.tunnel import BoundForward, EventFn, ForwardSpec, Tunnel, parse_forward_spec
 
 log = logging.getLogger(__name__)
@@ -78,9 +71,7 @@ class VmAccess:
         return KnownHosts.in_config_dir(self.config_dir)
 
     def key_pair(self) -> KeyPair:
-        if self.identity is not None:
-            return load_identity(self.identity)
-        return ensure_key_pair(self.config_dir)
+        return load_key_pair(self.config_dir, self.identity)
 
     def key_path(self) -> Path:
         return self.identity if self.identity is not None else default_key_path(self.config_dir)
@@ -283,26 +274,6 @@ def vm_ssh_interactive_argv(access: VmAccess) -> list[str]:
         alias=access.alias,
         port=access.port,
         iap=access.iap,
-    )
-
-
-def ssh_key_add(
-    existing_ssh_keys: str,
-    *,
-    user: str,
-    config_dir: Path,
-    identity: Path | None = None,
-    expire_on: datetime | None = None,
-    now: datetime | None = None,
-) -> str:
-    """`labctl ssh-key add VM`: the new `ssh-keys` metadata value with labctl's key for `user`.
-
-    The CLI reads the instance metadata (value and fingerprint), calls this, writes the
-    result with the fingerprint, then calls `wait_for_ssh_key`.
-    """
-    pair = load_identity(identity) if identity is not None else ensure_key_pair(config_dir)
-    return merge_ssh_keys(
-        existing_ssh_keys, user, pair.public_openssh, expire_on=expire_on, now=now
     )
 
 

@@ -109,6 +109,11 @@ def ensure_key_pair(config_dir: Path, *, comment: str = "labctl") -> KeyPair:
     return load_identity(path)
 
 
+def load_key_pair(config_dir: Path, identity: Path | None = None) -> KeyPair:
+    """The key to log in with: `identity` (--identity) if given, else labctl's own key."""
+    return load_identity(identity) if identity is not None else ensure_key_pair(config_dir)
+
+
 def load_identity(path: Path) -> KeyPair:
     """Load an unencrypted private key (ed25519, ECDSA or RSA) that only its owner can read."""
     import paramiko

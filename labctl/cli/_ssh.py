@@ -105,17 +105,22 @@ def host_key_prompt(
 
 def running_vm(app: AppContext, name: str) -> Vm:
     """The VM called `name` (one list call); one that is not running is refused."""
-    from labctl.models import VmState
     from labctl.vms import find_vm
 
-    vm = find_vm(app.compute, name, app.zone)
+    return check_running(find_vm(app.compute, name, app.zone))
+
+
+def check_running(vm: Vm) -> Vm:
+    """`vm`, refused unless it is running."""
+    from labctl.models import VmState
+
     if vm.state is not VmState.RUNNING:
         what = "stopped" if vm.state in (VmState.STOPPED, VmState.STOPPING) else "not running yet"
         raise WrongState(
-            f"VM {name} is {what} ({vm.status})",
+            f"VM {vm.name} is {what} ({vm.status})",
             state=vm.state.value,
             kind="vm",
-            name=name,
+            name=vm.name,
             zone=vm.zone,
         )
     return vm

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -188,9 +189,7 @@ def tunnel_jupyter(
     until Ctrl-C and `stop()`s. `local_port` moves to the next free port if busy.
     """
     deadline = Deadline(wait)
-    connect = connector(access)
-    transport = connect_when_ready(connect, deadline, on_progress=on_progress)
-    try:
+    with _connection(access, deadline, on_progress) as (connect, transport):
         server = wait_for_jupyter(
             lambda: transport,
             deadline,
@@ -199,17 +198,8 @@ def tunnel_jupyter(
             vm_name=access.vm_name,
             zone=access.zone,
         )
-        tunnel = Tunnel(
-            connect,
-            [ForwardSpec(local_port, server.port, _remote_host(server))],
-            transport=transport,
-            on_event=on_event,
-            vm_name=access.vm_name,
-        )
-        bound = tunnel.start()[0]
-    except BaseException:
-        transport.close()
-        raise
+        forward = ForwardSpec(local_port, server.port, _remote_host(server))
+        tunnel, (bound,) = _start_tunnel(access, connect, transport, [forward], on_event)
     return JupyterTunnel(tunnel, server, bound.local_port, server.browser_url(bound.local_port))
 
 
@@ -224,16 +214,36 @@ def tunnel_ports(
     """`labctl tunnel port VM 6006:6006 8080:80`: several forwards on one SSH connection,
     waiting up to `wait` s for SSH on a VM that is still booting."""
     forwards = [parse_forward_spec(s) for s in specs]
+    with _connection(access, Deadline(wait), on_progress) as (connect, transport):
+        return _start_tunnel(access, connect, transport, forwards, on_event)
+
+
+@contextlib.contextmanager
+def _connection(
+    access: VmAccess, deadline: Deadline, on_progress: Progress | None
+) -> Iterator[tuple[Connect, paramiko.Transport]]:
+    """Connect, waiting while the VM boots; the connection is closed if the block fails."""
     connect = connector(access)
-    transport = connect_when_ready(connect, Deadline(wait), on_progress=on_progress)
-    tunnel = Tunnel(
-        connect, forwards, transport=transport, on_event=on_event, vm_name=access.vm_name
-    )
+    transport = connect_when_ready(connect, deadline, on_progress=on_progress)
     try:
-        return tunnel, tunnel.start()
+        yield connect, transport
     except BaseException:
         transport.close()
         raise
+
+
+def _start_tunnel(
+    access: VmAccess,
+    connect: Connect,
+    transport: paramiko.Transport,
+    forwards: Sequence[ForwardSpec],
+    on_event: EventFn | None,
+) -> tuple[Tunnel, list[BoundForward]]:
+    """A started tunnel over `transport` (reconnecting with `connect`), and its listeners."""
+    tunnel = Tunnel(
+        connect, forwards, transport=transport, on_event=on_event, vm_name=access.vm_name
+    )
+    return tunnel, tunnel.start()
 
 
 def vm_ssh_run(

@@ -160,9 +160,6 @@ class JupyterTunnel:
     local_port: int
     url: str = field(repr=False)
 
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.tunnel.wait(timeout)
-
     def stop(self) -> None:
         self.tunnel.stop()
 

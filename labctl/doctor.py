@@ -196,12 +196,9 @@ def check_project(d: Doctor) -> Check:
 
 def _project_origin(d: Doctor, project: str) -> str:
     """ " (from gcloud config)": where the project came from, when that can be told."""
-    from labctl.providers.gcp.auth import project_source  # reads environment and files only
+    from labctl.providers.gcp.auth import known_project_source
 
-    try:
-        found = project_source(d.project_flag, d.settings.gcp.project or None, ask_gcloud=False)
-    except InvalidInput:
-        return ""
+    found = known_project_source(d.project_flag, d.settings.gcp.project or None)
     if found is None or found[0] != project:
         return ""
     return f" (from {found[1]})"

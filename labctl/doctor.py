@@ -246,12 +246,13 @@ def check_billing(d: Doctor) -> Check:
 
 
 # -- GPUs ----------------------------------------------------------------------------------------
-def gpu_metric(gpu_type: str, *, preemptible: bool = False) -> str:
-    """ "nvidia-tesla-p100" -> "NVIDIA_P100_GPUS" (or "PREEMPTIBLE_NVIDIA_P100_GPUS")."""
+def gpu_metric(gpu_type: str) -> str:
+    """ "nvidia-tesla-p100" -> "NVIDIA_P100_GPUS"; also for a GPU the catalog does not list
+    ("nvidia-l4" -> "NVIDIA_L4_GPUS"), which the project may still offer."""
     if gpu_type in catalog.ACCELERATORS:
-        return catalog.gpu_quota_metric(gpu_type, preemptible)
+        return catalog.gpu_quota_metric(gpu_type)
     core = re.sub(r"^nvidia-(tesla-)?", "", gpu_type).upper().replace("-", "_")
-    return f"{'PREEMPTIBLE_' if preemptible else ''}NVIDIA_{core}_GPUS"
+    return f"NVIDIA_{core}_GPUS"
 
 
 def _quota_check(name: str, quota: Quota, needed: int, where: str) -> Check:
@@ -289,15 +290,12 @@ def check_gpu_region_quota(d: Doctor) -> Check:
     if isinstance(answer, LabctlError):
         return _cloud_failure("gpu-region-quota", answer)
     quotas = {q.metric: q for q in answer}
-    standard = quotas.get(gpu_metric(course.gpu.type))
-    preemptible = quotas.get(gpu_metric(course.gpu.type, preemptible=True))
-    # Spot GPUs use the PREEMPTIBLE_ quota unless its limit is 0: then the standard one
-    # (https://cloud.google.com/compute/docs/instances/spot#quotas).
+    standard = gpu_metric(course.gpu.type)
     spot = course.provisioning is not Provisioning.STANDARD
-    quota = preemptible if spot and preemptible and preemptible.limit > 0 else standard
+    limits = {q.metric: q.limit for q in answer}
+    quota = quotas.get(catalog.spot_quota_metric(standard, spot, lambda m: limits.get(m, 0.0)))
     if quota is None:
-        metric = gpu_metric(course.gpu.type)
-        return Check("gpu-region-quota", Status.WARN, f"{metric} is not reported for {region}")
+        return Check("gpu-region-quota", Status.WARN, f"{standard} is not reported for {region}")
     return _quota_check("gpu-region-quota", quota, d.gpu_needed, f" in {region}")
 
 

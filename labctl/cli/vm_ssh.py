@@ -108,7 +108,7 @@ def _run_remote(access: VmAccess, command: list[str]) -> int:
     sys.stderr.flush()
     code = vm_ssh_run(
         access,
-        [line],
+        line,
         stdout=cast(BinaryIO, _Passthrough(sys.stdout.buffer)),
         stderr=cast(BinaryIO, _Passthrough(sys.stderr.buffer)),
     )

@@ -245,7 +245,7 @@ def _start_tunnel(
 
 def vm_ssh_run(
     access: VmAccess,
-    command: Sequence[str],
+    command: str,
     *,
     stdout: BinaryIO | None = None,
     stderr: BinaryIO | None = None,
@@ -253,14 +253,12 @@ def vm_ssh_run(
 ) -> int:
     """`labctl vm ssh VM -- COMMAND...`: run it, stream its output, return its exit code.
 
-    Words are joined with spaces and run by the remote shell, as OpenSSH does, so
-    `-- 'cd x && make'` works.
+    `command` is a shell line, run by the remote shell as OpenSSH does, so `-- 'cd x && make'`
+    works.
     """
     transport = connector(access)()
     try:
-        return run_command(
-            transport, " ".join(command), stdout=stdout, stderr=stderr, timeout=timeout
-        )
+        return run_command(transport, command, stdout=stdout, stderr=stderr, timeout=timeout)
     finally:
         transport.close()
 

@@ -31,11 +31,11 @@ from labctl.errors import (
     NotFound,
     PermissionDenied,
 )
+from labctl.labels import IAP_SOURCE_RANGE
 from labctl.models import Firewall, Provisioning, Quota, region_of
 from labctl.providers.base import ComputeProvider, StorageProvider
 
-# Where IAP's TCP forwarding connects from (https://cloud.google.com/iap/docs/using-tcp-forwarding).
-IAP_RANGE = ipaddress.IPv4Network("35.235.240.0/20")
+IAP_RANGE = ipaddress.IPv4Network(IAP_SOURCE_RANGE)
 ANYWHERE = ipaddress.IPv4Network("0.0.0.0/0")
 CLOCK_WARN_SECONDS = 30
 CLOCK_FAIL_SECONDS = 300  # OAuth tokens and signed requests start failing around here

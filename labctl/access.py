@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,23 +42,23 @@ def login_key(config_dir: Path, identity: Path | None = None, *, create: bool = 
             return known
     if identity is None and not create and not path.exists():
         return LoginKey("ssh-ed25519 (created on the first real run) labctl", "(new key)", None)
-    from labctl.ssh.hostkeys import fingerprint_sha256
-    from labctl.ssh.keys import ensure_key_pair, load_identity
+    from labctl.ssh.keys import blob_fingerprint, load_key_pair
 
-    pair = load_identity(identity) if identity is not None else ensure_key_pair(config_dir)
-    return LoginKey(pair.public_openssh, fingerprint_sha256(pair.pkey), pair.private_path)
+    pair = load_key_pair(config_dir, identity)
+    return LoginKey(pair.public_openssh, blob_fingerprint(pair.pkey.asbytes()), pair.private_path)
 
 
 def _public_half(private: Path) -> LoginKey | None:
     """labctl's key from the `.pub` file written beside it, without loading the private key
     (and paramiko): all a VM's metadata needs. None if that file is missing or odd."""
+    from labctl.ssh.keys import blob_fingerprint
+
     try:
         words = private.with_name(private.name + ".pub").read_text(encoding="ascii").split()
         blob = base64.b64decode(words[1], validate=True)
     except (OSError, UnicodeDecodeError, IndexError, binascii.Error):
         return None
-    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-    return LoginKey(f"{words[0]} {words[1]}", f"SHA256:{digest}", private)
+    return LoginKey(f"{words[0]} {words[1]}", blob_fingerprint(blob), private)
 
 
 def vm_user(metadata: Mapping[str, str], flag: str | None = None) -> str:

@@ -6,6 +6,8 @@ shapes. Pure data and small helpers; nothing here imports the emulator.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 # Region -> its zones. A realistic subset of Compute Engine's locations.
 REGIONS: dict[str, list[str]] = {
     "us-central1": ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"],
@@ -112,6 +114,14 @@ def gpu_quota_metric(accelerator: str, preemptible: bool = False) -> str:
     """``NVIDIA_P100_GPUS`` or ``PREEMPTIBLE_NVIDIA_P100_GPUS``."""
     suffix = ACCELERATORS[accelerator][3] if accelerator in ACCELERATORS else "UNKNOWN"
     return f"{'PREEMPTIBLE_' if preemptible else ''}NVIDIA_{suffix}_GPUS"
+
+
+def spot_quota_metric(standard: str, spot: bool, limit: Callable[[str], float]) -> str:
+    """The metric a VM counts against where `standard` ("CPUS", "NVIDIA_P100_GPUS") is the
+    usual one: a Spot (or preemptible) VM uses PREEMPTIBLE_<standard>, unless its `limit` is 0
+    (then the standard one) (https://cloud.google.com/compute/docs/instances/spot#quotas)."""
+    preemptible = "PREEMPTIBLE_" + standard
+    return preemptible if spot and limit(preemptible) > 0 else standard
 
 
 # Public image project -> (family, newest image name, size GB, description).

@@ -24,7 +24,7 @@ from labctl.config import (
     _validate,
     config_layers,
 )
-from labctl.errors import InvalidInput, LocalError
+from labctl.errors import LocalError
 
 
 @dataclass(frozen=True)
@@ -144,12 +144,9 @@ def resolved_project(settings: list[Setting]) -> Setting | None:
     configured = next((s for s in settings if s.key == "gcp.project"), None)
     if configured is not None and configured.value:
         return Setting("gcp.project", configured.value, "labctl settings", configured.origin)
-    from labctl.providers.gcp.auth import project_source  # environment and files only
+    from labctl.providers.gcp.auth import known_project_source
 
-    try:
-        found = project_source(None, None, ask_gcloud=False)
-    except InvalidInput:
-        return None
+    found = known_project_source()
     return Setting("gcp.project", found[0], "fallback", found[1]) if found else None
 
 
@@ -164,17 +161,14 @@ class Proposal:
 def init_proposals(settings: Settings) -> dict[str, Proposal | None]:
     """Answers for `labctl init` from what this machine already has: gcloud's project and zone,
     the quota project of Application Default Credentials, else the effective settings."""
-    from labctl.providers.gcp.auth import adc_quota_project, gcloud_zone, project_source
+    from labctl.providers.gcp.auth import adc_quota_project, gcloud_zone, known_project_source
 
     course = settings.course
     project: Proposal | None = None
     if settings.gcp.project:
         project = Proposal(settings.gcp.project, "labctl settings")
     else:
-        try:
-            found = project_source(None, None, ask_gcloud=False)
-        except InvalidInput:
-            found = None
+        found = known_project_source()
         adc = adc_quota_project()
         if found:
             project = Proposal(found[0], found[1])

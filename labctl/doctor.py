@@ -31,11 +31,11 @@ from labctl.errors import (
     NotFound,
     PermissionDenied,
 )
+from labctl.labels import IAP_SOURCE_RANGE
 from labctl.models import Firewall, Provisioning, Quota, region_of
 from labctl.providers.base import ComputeProvider, StorageProvider
 
-# Where IAP's TCP forwarding connects from (https://cloud.google.com/iap/docs/using-tcp-forwarding).
-IAP_RANGE = ipaddress.IPv4Network("35.235.240.0/20")
+IAP_RANGE = ipaddress.IPv4Network(IAP_SOURCE_RANGE)
 ANYWHERE = ipaddress.IPv4Network("0.0.0.0/0")
 CLOCK_WARN_SECONDS = 30
 CLOCK_FAIL_SECONDS = 300  # OAuth tokens and signed requests start failing around here
@@ -196,12 +196,9 @@ def check_project(d: Doctor) -> Check:
 
 def _project_origin(d: Doctor, project: str) -> str:
     """ " (from gcloud config)": where the project came from, when that can be told."""
-    from labctl.providers.gcp.auth import project_source  # reads environment and files only
+    from labctl.providers.gcp.auth import known_project_source
 
-    try:
-        found = project_source(d.project_flag, d.settings.gcp.project or None, ask_gcloud=False)
-    except InvalidInput:
-        return ""
+    found = known_project_source(d.project_flag, d.settings.gcp.project or None)
     if found is None or found[0] != project:
         return ""
     return f" (from {found[1]})"
@@ -249,12 +246,13 @@ def check_billing(d: Doctor) -> Check:
 
 
 # -- GPUs ----------------------------------------------------------------------------------------
-def gpu_metric(gpu_type: str, *, preemptible: bool = False) -> str:
-    """ "nvidia-tesla-p100" -> "NVIDIA_P100_GPUS" (or "PREEMPTIBLE_NVIDIA_P100_GPUS")."""
+def gpu_metric(gpu_type: str) -> str:
+    """ "nvidia-tesla-p100" -> "NVIDIA_P100_GPUS"; also for a GPU the catalog does not list
+    ("nvidia-l4" -> "NVIDIA_L4_GPUS"), which the project may still offer."""
     if gpu_type in catalog.ACCELERATORS:
-        return catalog.gpu_quota_metric(gpu_type, preemptible)
+        return catalog.gpu_quota_metric(gpu_type)
     core = re.sub(r"^nvidia-(tesla-)?", "", gpu_type).upper().replace("-", "_")
-    return f"{'PREEMPTIBLE_' if preemptible else ''}NVIDIA_{core}_GPUS"
+    return f"NVIDIA_{core}_GPUS"
 
 
 def _quota_check(name: str, quota: Quota, needed: int, where: str) -> Check:
@@ -292,15 +290,12 @@ def check_gpu_region_quota(d: Doctor) -> Check:
     if isinstance(answer, LabctlError):
         return _cloud_failure("gpu-region-quota", answer)
     quotas = {q.metric: q for q in answer}
-    standard = quotas.get(gpu_metric(course.gpu.type))
-    preemptible = quotas.get(gpu_metric(course.gpu.type, preemptible=True))
-    # Spot GPUs use the PREEMPTIBLE_ quota unless its limit is 0: then the standard one
-    # (https://cloud.google.com/compute/docs/instances/spot#quotas).
+    standard = gpu_metric(course.gpu.type)
     spot = course.provisioning is not Provisioning.STANDARD
-    quota = preemptible if spot and preemptible and preemptible.limit > 0 else standard
+    limits = {q.metric: q.limit for q in answer}
+    quota = quotas.get(catalog.spot_quota_metric(standard, spot, lambda m: limits.get(m, 0.0)))
     if quota is None:
-        metric = gpu_metric(course.gpu.type)
-        return Check("gpu-region-quota", Status.WARN, f"{metric} is not reported for {region}")
+        return Check("gpu-region-quota", Status.WARN, f"{standard} is not reported for {region}")
     return _quota_check("gpu-region-quota", quota, d.gpu_needed, f" in {region}")
 
 

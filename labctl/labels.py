@@ -110,6 +110,9 @@ def created_of(labels: Mapping[str, str]) -> datetime | None:
 # description, and finds them by both (a rule someone else named labctl-* is left alone).
 FIREWALL_PREFIX = PREFIX
 FIREWALL_DESCRIPTION = "Created by labctl"
+# Where IAP's TCP forwarding connects from: the source range of the rule SSH through IAP needs
+# (https://cloud.google.com/iap/docs/using-tcp-forwarding).
+IAP_SOURCE_RANGE = "35.235.240.0/20"
 
 
 def is_labctl_firewall(name: str, description: str) -> bool:

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from labctl.catalog import gpu_quota_metric
+from labctl.catalog import gpu_quota_metric, spot_quota_metric
 from labctl.models import Provisioning, Quota, VmSpec, region_of
 
 GLOBAL = "global"
@@ -104,9 +104,8 @@ def metrics_per_vm(need: Need, quotas: Mapping[str, Quota]) -> dict[str, float]:
     preemptible_cpus = need.spot and _limit(quotas, "PREEMPTIBLE_CPUS") > 0
     wanted["PREEMPTIBLE_CPUS" if preemptible_cpus else "CPUS"] = need.cpus
     if need.gpu_type and need.gpus:
-        preemptible = gpu_quota_metric(need.gpu_type, preemptible=True)
-        use = preemptible if need.spot and _limit(quotas, preemptible) > 0 else None
-        wanted[use or gpu_quota_metric(need.gpu_type)] = need.gpus
+        gpus = gpu_quota_metric(need.gpu_type)
+        wanted[spot_quota_metric(gpus, need.spot, lambda m: _limit(quotas, m))] = need.gpus
     if need.external_ip:
         wanted["IN_USE_ADDRESSES"] = 1
     wanted["INSTANCES"] = 1

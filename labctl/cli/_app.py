@@ -146,10 +146,51 @@ def shared_options(
     return decorate
 
 
+class _LibraryGate(logging.Filter):
+    """Drops records of third-party loggers (paramiko ...) unless -vv opened the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.open or not _is_library(record.name)
+
+
+def _is_library(name: str) -> bool:
+    return any(name == lib or name.startswith(lib + ".") for lib in THIRD_PARTY_LOGGERS)
+
+
+def library_loggers() -> list[logging.Logger]:
+    """The third-party loggers that exist now, with their descendants (paramiko.transport)."""
+    names = [n for n in logging.Logger.manager.loggerDict if _is_library(n)]
+    return [logging.getLogger(n) for n in sorted({*names, *THIRD_PARTY_LOGGERS})]
+
+
+# One instance, so adding it again on the next command is a no-op. It stays in place after a
+# command: paramiko's transport threads may still log while they wind down.
+_GATE = _LibraryGate()
+
+
 def configure_logging(verbosity: int) -> None:
+    """Log at the level -v/-q asked for; libraries silent below -vv.
+
+    Logger levels alone did not keep paramiko quiet: a level set on a child logger, or a
+    handler paramiko attached itself (`paramiko.util.log_to_file`), let its transport
+    threads print a traceback per failed attempt. So the gate also sits on every handler and
+    on every library logger itself, where a record is dropped before any handler sees it.
+    """
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     # Set every time, so a process that runs several commands (tests) keeps no earlier level.
     quiet_level = logging.NOTSET if verbosity >= 2 else logging.CRITICAL + 1
     for name in THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(quiet_level)
+    _GATE.open = verbosity >= 2
+    libraries = library_loggers()
+    for logger in libraries:
+        logger.addFilter(_GATE)
+    # basicConfig(force=True) just replaced the root handler: the new one needs the gate too.
+    for logger in [logging.getLogger(), *libraries]:
+        for handler in logger.handlers:
+            handler.addFilter(_GATE)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labctl import errors as e
-from labctl.labels import FIREWALL_DESCRIPTION, FIREWALL_PREFIX
+from labctl.labels import FIREWALL_DESCRIPTION, FIREWALL_PREFIX, IAP_SOURCE_RANGE
 from labctl.ssh import errors as ssh
 
 QUOTA_URL = "https://console.cloud.google.com/iam-admin/quotas"
@@ -223,7 +223,7 @@ _TABLE: list[tuple[type[Any], Callable[[Any], str | None]]] = [
 # Named and described as labctl's rules are (labctl.labels), so cleanup knows it as labctl's.
 IAP_FIREWALL_RULE = (
     f"gcloud compute firewall-rules create {FIREWALL_PREFIX}allow-ssh-from-iap --network=default "
-    "--direction=INGRESS --allow=tcp:22 --source-ranges=35.235.240.0/20 "
+    f"--direction=INGRESS --allow=tcp:22 --source-ranges={IAP_SOURCE_RANGE} "
     f"--description='{FIREWALL_DESCRIPTION}: SSH through IAP' --project={{project}}"
 )
 DOCTOR_FIXES: dict[str, str] = {

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from labctl.cli._app import THIRD_PARTY_LOGGERS, AppContext
+from labctl.cli._app import AppContext, library_loggers
 from labctl.errors import LabctlError, WrongState
 
 # paramiko and the SSH layer are imported inside the functions: `labctl --help` must not pay.
@@ -64,52 +64,16 @@ class SshOptions:
     iap: bool = False
 
 
-class _LibraryGate(logging.Filter):
-    """Drops records of third-party loggers (paramiko ...) unless -vv opened the gate."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.open = False
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.open or not _is_library(record.name)
-
-
-def _is_library(name: str) -> bool:
-    return any(name == lib or name.startswith(lib + ".") for lib in THIRD_PARTY_LOGGERS)
-
-
-# One instance, so adding it again on the next command is a no-op. It stays in place after a
-# command: paramiko's transport threads may still log while they wind down.
-_GATE = _LibraryGate()
-
-
-def _library_loggers() -> list[logging.Logger]:
-    """The third-party loggers that exist now, with their descendants (paramiko.transport)."""
-    names = [n for n in logging.Logger.manager.loggerDict if _is_library(n)]
-    return [logging.getLogger(n) for n in sorted({*names, *THIRD_PARTY_LOGGERS})]
-
-
 @contextmanager
-def ssh_logs(app: AppContext) -> Iterator[set[str]]:
-    """While an SSH command runs: libraries silent below -vv, Jupyter tokens masked everywhere.
-
-    Logger levels alone did not keep paramiko quiet: a level set on a child logger, or a
-    handler paramiko attached itself (`paramiko.util.log_to_file`), let its transport
-    threads print a traceback per failed attempt. So the gate also sits on every handler and
-    on every paramiko logger itself, where a record is dropped before any handler sees it.
-    Yields the set of secrets (tokens) to mask as well.
+def ssh_logs() -> Iterator[set[str]]:
+    """While an SSH command runs, Jupyter tokens are masked in every log line (libraries stay
+    silent below -vv: configure_logging). Yields the set of secrets (tokens) to mask as well.
     """
     from labctl.ssh.jupyter import TokenRedactingFilter
 
-    _GATE.open = app.out.verbosity >= 2
-    libraries = _library_loggers()
-    handlers = [h for lg in [logging.getLogger(), *libraries] for h in lg.handlers]
-    for logger in libraries:
-        logger.addFilter(_GATE)
+    handlers = [h for lg in [logging.getLogger(), *library_loggers()] for h in lg.handlers]
     redactor = TokenRedactingFilter()
     for handler in handlers:
-        handler.addFilter(_GATE)
         handler.addFilter(redactor)  # on handlers: logger filters miss propagated records
     try:
         yield redactor.secrets
@@ -141,17 +105,22 @@ def host_key_prompt(
 
 def running_vm(app: AppContext, name: str) -> Vm:
     """The VM called `name` (one list call); one that is not running is refused."""
-    from labctl.models import VmState
     from labctl.vms import find_vm
 
-    vm = find_vm(app.compute, name, app.zone)
+    return check_running(find_vm(app.compute, name, app.zone))
+
+
+def check_running(vm: Vm) -> Vm:
+    """`vm`, refused unless it is running."""
+    from labctl.models import VmState
+
     if vm.state is not VmState.RUNNING:
         what = "stopped" if vm.state in (VmState.STOPPED, VmState.STOPPING) else "not running yet"
         raise WrongState(
-            f"VM {name} is {what} ({vm.status})",
+            f"VM {vm.name} is {what} ({vm.status})",
             state=vm.state.value,
             kind="vm",
-            name=name,
+            name=vm.name,
             zone=vm.zone,
         )
     return vm

@@ -191,15 +191,26 @@ def _text(value: Any) -> str:
     return "-" if value in (None, "") else str(value)
 
 
+# What `emulator status` shows, in this order.
+_STATUS_FIELDS = (
+    "running",
+    "pid",
+    "project",
+    "compute_url",
+    "storage_url",
+    "started_at",
+    "uptime_seconds",
+    "state_file",
+    "faults_file",
+    "run_file",
+    "problem",
+)
+
+
 def _status_record(info: dict[str, Any] | None) -> dict[str, Any]:
     if info is None:
         return {"running": False, "problem": "no emulator is running (no run file)"}
-    keys = ("running", "pid", "project", "compute_url", "storage_url", "started_at")
-    record = {k: info.get(k) for k in keys}
-    record["uptime_seconds"] = info.get("uptime_seconds")
-    record.update(state_file=info.get("state_file"), faults_file=info.get("faults_file"))
-    record.update(run_file=info.get("run_file"), problem=info.get("problem"))
-    return record
+    return {k: info.get(k) for k in _STATUS_FIELDS}
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,10 +16,13 @@ from labctl.cli._ssh import (
     SshOptions,
     SshPortOpt,
     UserOpt,
-    running_vm,
+    check_running,
     ssh_logs,
     vm_access,
 )
+
+if TYPE_CHECKING:
+    from labctl.models import Vm
 
 app = typer.Typer(
     add_completion=False,  # offered once, by the root command
@@ -61,21 +64,22 @@ def add(
     iap: IapOpt = False,
 ) -> None:
     """Add your public key to the VM's ssh-keys metadata, keeping everyone else's keys."""
-    added = _add_key(app, name, user=user, identity=identity, days=days)
+    vm, added = _add_key(app, name, user=user, identity=identity, days=days)
     app.out.emit(added, ("FIELD", "VALUE"), list(added.items()))
     app.out.success(f"added key {added['fingerprint']} for {added['user']} to {name}")
     if not wait:
         app.out.info("the VM picks it up within a minute")
     else:
         opts = SshOptions(added["user"], identity, ssh_port, accept_new_host_key, iap)
-        _wait_for_key(app, name, opts)
+        _wait_for_key(app, vm, opts)
         app.out.success(f"{name} accepts the key")
     app.out.next_step(f"labctl vm ssh {name}", f"labctl tunnel jupyter {name}")
 
 
 def _add_key(
     app: AppContext, name: str, *, user: str | None, identity: Path | None, days: int | None
-) -> dict[str, str]:
+) -> tuple[Vm, dict[str, str]]:
+    """The VM (as looked up before the change) and what was added to it."""
     from labctl import access
     from labctl.config import config_dir
     from labctl.vms import find_vm
@@ -97,7 +101,7 @@ def _add_key(
         )
     if access.uses_os_login(vm.metadata):
         app.out.warn(f"{name} uses OS Login, which ignores keys in metadata")
-    return {
+    return vm, {
         "vm": vm.name,
         "zone": vm.zone,
         "user": login,
@@ -106,13 +110,14 @@ def _add_key(
     }
 
 
-def _wait_for_key(app: AppContext, name: str, opts: SshOptions) -> None:
+def _wait_for_key(app: AppContext, vm: Vm, opts: SshOptions) -> None:
     from labctl.ssh.commands import wait_for_ssh_key
     from labctl.ssh.errors import seconds
 
-    doing = f"Waiting for {name} to accept the key"
-    with ssh_logs(app), app.out.spinner(doing + "...") as spinner:
-        access = vm_access(app, running_vm(app, name), opts, command=f"labctl ssh-key add {name}")
+    doing = f"Waiting for {vm.name} to accept the key"
+    with ssh_logs(), app.out.spinner(doing + "...") as spinner:
+        command = f"labctl ssh-key add {vm.name}"
+        access = vm_access(app, check_running(vm), opts, command=command)
 
         def progress(elapsed: float, status: str) -> None:
             spinner.update(f"{doing} ({seconds(elapsed)}: {status})...")

@@ -197,7 +197,7 @@ def _jupyter(
             on_event=app.out.info,
         )
 
-    with ssh_logs(app) as secrets:
+    with ssh_logs() as secrets:
         doing = f"Connecting to {name} and waiting for Jupyter..."
         command = f"labctl tunnel jupyter {name}"
         vm, jt = _connect(app, name, opts, doing=doing, command=command, start=start)
@@ -247,7 +247,7 @@ def _ports(
 ) -> None:
     from labctl.ssh.commands import tunnel_ports
 
-    with ssh_logs(app):
+    with ssh_logs():
         vm, (tunnel, bound) = _connect(
             app,
             name,

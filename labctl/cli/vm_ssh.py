@@ -85,7 +85,7 @@ def ssh(
             hint="install it (Debian/Ubuntu: apt install openssh-client), or run a single "
             f"command without it: labctl vm ssh {name} -- COMMAND",
         )
-    with ssh_logs(app):
+    with ssh_logs():
         with app.out.spinner(f"Looking up {name}..."):
             vm = running_vm(app, name)
             access = vm_access(
@@ -108,7 +108,7 @@ def _run_remote(access: VmAccess, command: list[str]) -> int:
     sys.stderr.flush()
     code = vm_ssh_run(
         access,
-        [line],
+        line,
         stdout=cast(BinaryIO, _Passthrough(sys.stdout.buffer)),
         stderr=cast(BinaryIO, _Passthrough(sys.stderr.buffer)),
     )

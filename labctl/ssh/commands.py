@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -32,13 +32,7 @@ from labctl.ssh.jupyter import (
     Progress,
     wait_for_jupyter,
 )
-from labctl.ssh.keys import (
-    KeyPair,
-    default_key_path,
-    ensure_key_pair,
-    load_identity,
-    merge_ssh_keys,
-)
+from labctl.ssh.keys import KeyPair, default_key_path, load_key_pair
 from labctl.ssh.tunnel import BoundForward, EventFn, ForwardSpec, Tunnel, parse_forward_spec
 
 log = logging.getLogger(__name__)
@@ -78,9 +72,7 @@ class VmAccess:
         return KnownHosts.in_config_dir(self.config_dir)
 
     def key_pair(self) -> KeyPair:
-        if self.identity is not None:
-            return load_identity(self.identity)
-        return ensure_key_pair(self.config_dir)
+        return load_key_pair(self.config_dir, self.identity)
 
     def key_path(self) -> Path:
         return self.identity if self.identity is not None else default_key_path(self.config_dir)
@@ -168,9 +160,6 @@ class JupyterTunnel:
     local_port: int
     url: str = field(repr=False)
 
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.tunnel.wait(timeout)
-
     def stop(self) -> None:
         self.tunnel.stop()
 
@@ -197,9 +186,7 @@ def tunnel_jupyter(
     until Ctrl-C and `stop()`s. `local_port` moves to the next free port if busy.
     """
     deadline = Deadline(wait)
-    connect = connector(access)
-    transport = connect_when_ready(connect, deadline, on_progress=on_progress)
-    try:
+    with _connection(access, deadline, on_progress) as (connect, transport):
         server = wait_for_jupyter(
             lambda: transport,
             deadline,
@@ -208,17 +195,8 @@ def tunnel_jupyter(
             vm_name=access.vm_name,
             zone=access.zone,
         )
-        tunnel = Tunnel(
-            connect,
-            [ForwardSpec(local_port, server.port, _remote_host(server))],
-            transport=transport,
-            on_event=on_event,
-            vm_name=access.vm_name,
-        )
-        bound = tunnel.start()[0]
-    except BaseException:
-        transport.close()
-        raise
+        forward = ForwardSpec(local_port, server.port, _remote_host(server))
+        tunnel, (bound,) = _start_tunnel(access, connect, transport, [forward], on_event)
     return JupyterTunnel(tunnel, server, bound.local_port, server.browser_url(bound.local_port))
 
 
@@ -233,21 +211,41 @@ def tunnel_ports(
     """`labctl tunnel port VM 6006:6006 8080:80`: several forwards on one SSH connection,
     waiting up to `wait` s for SSH on a VM that is still booting."""
     forwards = [parse_forward_spec(s) for s in specs]
+    with _connection(access, Deadline(wait), on_progress) as (connect, transport):
+        return _start_tunnel(access, connect, transport, forwards, on_event)
+
+
+@contextlib.contextmanager
+def _connection(
+    access: VmAccess, deadline: Deadline, on_progress: Progress | None
+) -> Iterator[tuple[Connect, paramiko.Transport]]:
+    """Connect, waiting while the VM boots; the connection is closed if the block fails."""
     connect = connector(access)
-    transport = connect_when_ready(connect, Deadline(wait), on_progress=on_progress)
-    tunnel = Tunnel(
-        connect, forwards, transport=transport, on_event=on_event, vm_name=access.vm_name
-    )
+    transport = connect_when_ready(connect, deadline, on_progress=on_progress)
     try:
-        return tunnel, tunnel.start()
+        yield connect, transport
     except BaseException:
         transport.close()
         raise
 
 
+def _start_tunnel(
+    access: VmAccess,
+    connect: Connect,
+    transport: paramiko.Transport,
+    forwards: Sequence[ForwardSpec],
+    on_event: EventFn | None,
+) -> tuple[Tunnel, list[BoundForward]]:
+    """A started tunnel over `transport` (reconnecting with `connect`), and its listeners."""
+    tunnel = Tunnel(
+        connect, forwards, transport=transport, on_event=on_event, vm_name=access.vm_name
+    )
+    return tunnel, tunnel.start()
+
+
 def vm_ssh_run(
     access: VmAccess,
-    command: Sequence[str],
+    command: str,
     *,
     stdout: BinaryIO | None = None,
     stderr: BinaryIO | None = None,
@@ -255,14 +253,12 @@ def vm_ssh_run(
 ) -> int:
     """`labctl vm ssh VM -- COMMAND...`: run it, stream its output, return its exit code.
 
-    Words are joined with spaces and run by the remote shell, as OpenSSH does, so
-    `-- 'cd x && make'` works.
+    `command` is a shell line, run by the remote shell as OpenSSH does, so `-- 'cd x && make'`
+    works.
     """
     transport = connector(access)()
     try:
-        return run_command(
-            transport, " ".join(command), stdout=stdout, stderr=stderr, timeout=timeout
-        )
+        return run_command(transport, command, stdout=stdout, stderr=stderr, timeout=timeout)
     finally:
         transport.close()
 
@@ -283,26 +279,6 @@ def vm_ssh_interactive_argv(access: VmAccess) -> list[str]:
         alias=access.alias,
         port=access.port,
         iap=access.iap,
-    )
-
-
-def ssh_key_add(
-    existing_ssh_keys: str,
-    *,
-    user: str,
-    config_dir: Path,
-    identity: Path | None = None,
-    expire_on: datetime | None = None,
-    now: datetime | None = None,
-) -> str:
-    """`labctl ssh-key add VM`: the new `ssh-keys` metadata value with labctl's key for `user`.
-
-    The CLI reads the instance metadata (value and fingerprint), calls this, writes the
-    result with the fingerprint, then calls `wait_for_ssh_key`.
-    """
-    pair = load_identity(identity) if identity is not None else ensure_key_pair(config_dir)
-    return merge_ssh_keys(
-        existing_ssh_keys, user, pair.public_openssh, expire_on=expire_on, now=now
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import paramiko
 
 from labctl.deadline import Deadline
+from labctl.labels import IAP_SOURCE_RANGE
 from labctl.ssh.errors import SshConnectError, SshLoginNotAllowed, SshProxyFailed
 from labctl.ssh.failures import auth_failure, handshake_failure, handshake_timeout, tcp_failure
 from labctl.ssh.hostkeys import HostKeyVerifier, fingerprint_sha256
@@ -43,7 +44,7 @@ MIN_ATTEMPT = 1.0  # an attempt gets at least this long, even at the end of a wa
 _PARAMIKO_GRACE = 5.0
 PROXY_LINES = 6  # the last lines of gcloud's stderr shown in the error
 IAP_HINT = (
-    "IAP TCP forwarding needs a firewall rule allowing tcp:22 from 35.235.240.0/20 and the "
+    f"IAP TCP forwarding needs a firewall rule allowing tcp:22 from {IAP_SOURCE_RANGE} and the "
     "IAP-secured Tunnel User role (roles/iap.tunnelResourceAccessor); see "
     "https://cloud.google.com/iap/docs/using-tcp-forwarding"
 )

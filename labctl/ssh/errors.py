@@ -13,12 +13,8 @@ class SshError(LabctlError):
 
     Errors carry facts (`kind="vm"`, `name`, `address` ...), never a labctl command: the
     CLI's error table turns them into advice, and `hint` only holds advice about other tools
-    (ssh-keygen, gcloud) or files. `attempts` and `waited` say how often and how long it was
-    tried before giving up.
+    (ssh-keygen, gcloud) or files.
     """
-
-    attempts = 1
-    waited: float | None = None
 
     def gave_up(self, attempts: int, waited: float) -> SshError:
         """This error as the last of `attempts` tries over `waited` seconds; it says so."""
@@ -26,7 +22,6 @@ class SshError(LabctlError):
             tries = f"{attempts} attempts in {seconds(waited)}"
             self.message = f"{self.message} (gave up after {tries})"
             self.args = (self.message,)
-        self.attempts, self.waited = attempts, waited
         return self
 
 

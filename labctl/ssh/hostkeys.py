@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import logging
 import os
 import shlex
@@ -16,6 +15,7 @@ from pathlib import Path
 import paramiko
 
 from labctl.ssh.errors import HostKeyChanged, HostKeyMismatch, UnknownHostKey
+from labctl.ssh.keys import blob_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ def host_alias(instance_id: int | str) -> str:
 
 def fingerprint_sha256(key: paramiko.PKey) -> str:
     """The OpenSSH fingerprint: `SHA256:` + unpadded base64 of the key blob's SHA-256."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    return blob_fingerprint(key.asbytes())
 
 
 def _key_label(key: paramiko.PKey) -> str:

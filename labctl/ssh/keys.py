@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import getpass
+import hashlib
 import json
 import logging
 import os
@@ -47,6 +49,12 @@ class KeyPair:
     def public_openssh(self) -> str:
         """`"ssh-ed25519 AAAA..."`: the key type and base64 blob, no comment."""
         return f"{self.pkey.get_name()} {self.pkey.get_base64()}"
+
+
+def blob_fingerprint(blob: bytes) -> str:
+    """The OpenSSH fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256."""
+    digest = hashlib.sha256(blob).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def default_key_path(config_dir: Path) -> Path:
@@ -107,6 +115,11 @@ def ensure_key_pair(config_dir: Path, *, comment: str = "labctl") -> KeyPair:
                 _write_new_file(pub_path, public + f" {comment}\n".encode(), 0o644)
             log.info("created SSH key %s", path)
     return load_identity(path)
+
+
+def load_key_pair(config_dir: Path, identity: Path | None = None) -> KeyPair:
+    """The key to log in with: `identity` (--identity) if given, else labctl's own key."""
+    return load_identity(identity) if identity is not None else ensure_key_pair(config_dir)
 
 
 def load_identity(path: Path) -> KeyPair:

@@ -6,7 +6,6 @@ import collections
 import contextlib
 import os
 import select
-import shlex
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -26,11 +25,10 @@ class ProxyProcess:
     """
 
     def __init__(self, argv: Sequence[str]) -> None:
-        self.argv = list(argv)
         # Its own session: Ctrl-C in the terminal reaches labctl, which closes the proxy,
         # instead of making gcloud print its own KeyboardInterrupt traceback.
         self.process = subprocess.Popen(
-            self.argv,
+            list(argv),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -43,10 +41,6 @@ class ProxyProcess:
             target=self._read_stderr, name="labctl-proxy-stderr", daemon=True
         )
         self._reader.start()
-
-    @property
-    def command(self) -> str:
-        return shlex.join(self.argv)
 
     def settimeout(self, timeout: float | None) -> None:
         self._timeout = timeout

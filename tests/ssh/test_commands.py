@@ -1,4 +1,4 @@
-"""The SSH commands' entry points: tunnel_jupyter, connect_when_ready, ssh_key_add and its wait."""
+"""The SSH commands' entry points: tunnel_jupyter, connect_when_ready, wait_for_ssh_key."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ import paramiko
 import pytest
 
 from labctl.deadline import Backoff, Deadline
-from labctl.ssh.commands import (
-    connect_when_ready,
-    ssh_key_add,
-    wait_for_ssh_key,
-)
+from labctl.ssh.commands import connect_when_ready, wait_for_ssh_key
 from labctl.ssh.errors import (
     HostKeyMismatch,
     SshAuthFailed,
@@ -122,13 +118,8 @@ def test_connect_when_ready_raises_what_waiting_cannot_fix_at_once(error: SshErr
 
 
 @pytest.mark.slow
-def test_ssh_key_add_and_wait(make_access: AccessFactory, tmp_path: Path) -> None:
-    access = make_access()
-    value = ssh_key_add("bob:ssh-ed25519 BOB bob@x", user="alice", config_dir=tmp_path / "c")
-    lines = value.splitlines()
-    assert lines[0] == "bob:ssh-ed25519 BOB bob@x" and lines[1].startswith("alice:ssh-ed25519 ")
-    assert (tmp_path / "c" / "ssh" / "labctl_ed25519").stat().st_mode & 0o777 == 0o600
-    wait_for_ssh_key(access, timeout=10)  # the key already works: returns at once
+def test_wait_for_ssh_key(make_access: AccessFactory, tmp_path: Path) -> None:
+    wait_for_ssh_key(make_access(), timeout=10)  # the key already works: returns at once
 
     stranger = make_access(identity=ensure_key_pair(tmp_path / "s").private_path)
     progress: list[str] = []
@@ -137,5 +128,5 @@ def test_ssh_key_add_and_wait(make_access: AccessFactory, tmp_path: Path) -> Non
             stranger, timeout=1.0, interval=0.3, on_progress=lambda e, s: progress.append(s)
         )
     # A refused key is retried (it takes a while to reach the VM), and the error says so.
-    assert info.value.attempts > 1 and "gave up after" in info.value.message
+    assert "gave up after" in info.value.message
     assert progress and "did not accept key" in progress[0]

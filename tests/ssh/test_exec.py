@@ -21,7 +21,7 @@ def test_remote_exec_passes_output_and_exit_code(make_access: AccessFactory) -> 
     out, err = io.BytesIO(), io.BytesIO()
     code = vm_ssh_run(
         make_access(),
-        ["echo out; echo err >&2; head -c 3000000 /dev/zero | wc -c; exit 3"],
+        "echo out; echo err >&2; head -c 3000000 /dev/zero | wc -c; exit 3",
         stdout=out,
         stderr=err,
         timeout=20,

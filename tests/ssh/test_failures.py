@@ -148,4 +148,4 @@ def test_gave_up_says_how_often_and_how_long() -> None:
     assert error.gave_up(1, 0.3).message == f"{ADDRESS} refused the connection"
     error.gave_up(4, 9.04)
     assert error.message == f"{ADDRESS} refused the connection (gave up after 4 attempts in 9.0 s)"
-    assert str(error) == error.message and (error.attempts, error.waited) == (4, 9.04)
+    assert str(error) == error.message

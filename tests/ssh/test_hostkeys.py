@@ -161,21 +161,21 @@ def test_host_key_errors_name_the_vm_and_no_labctl_command(
 def test_unknown_host_key_needs_consent(make_access: AccessFactory, sshd: SshServer) -> None:
     access = make_access(host_keys={})
     with pytest.raises(UnknownHostKey) as info:
-        vm_ssh_run(access, ["true"])
+        vm_ssh_run(access, "true")
     assert "SHA256:" in info.value.message and info.value.hint
     assert access.known_hosts.lookup(access.alias) == {}
 
     asked: list[str] = []
     with pytest.raises(UnknownHostKey):
         vm_ssh_run(
-            make_access(host_keys={}, confirm_host_key=lambda q: asked.append(q) or False), ["true"]
+            make_access(host_keys={}, confirm_host_key=lambda q: asked.append(q) or False), "true"
         )
     assert "SHA256:" in asked[0]
 
-    assert vm_ssh_run(make_access(host_keys={}, confirm_host_key=lambda q: True), ["true"]) == 0
+    assert vm_ssh_run(make_access(host_keys={}, confirm_host_key=lambda q: True), "true") == 0
     assert access.known_hosts.lookup(access.alias)  # recorded
-    assert vm_ssh_run(make_access(host_keys={}), ["true"]) == 0  # and trusted from now on
-    assert vm_ssh_run(make_access(host_keys={}, accept_new_host_key=True), ["true"]) == 0
+    assert vm_ssh_run(make_access(host_keys={}), "true") == 0  # and trusted from now on
+    assert vm_ssh_run(make_access(host_keys={}, accept_new_host_key=True), "true") == 0
 
 
 @pytest.mark.slow
@@ -185,12 +185,12 @@ def test_wrong_and_changed_host_keys_refused(
     other = ensure_key_pair(tmp_path / "other").pkey  # a valid ed25519 key that is not the host's
     wrong = make_access(host_keys={"ssh-ed25519": other.get_base64()}, accept_new_host_key=True)
     with pytest.raises(HostKeyMismatch):
-        vm_ssh_run(wrong, ["true"])
+        vm_ssh_run(wrong, "true")
 
     access = make_access()
     access.known_hosts.add(access.alias, [other])  # what we recorded earlier
     with pytest.raises(HostKeyChanged) as info:
-        vm_ssh_run(make_access(accept_new_host_key=True), ["true"])
+        vm_ssh_run(make_access(accept_new_host_key=True), "true")
     assert info.value.hint and "ssh-keygen -R" in info.value.hint
     assert "guest attributes do list the new key" in info.value.message
 
@@ -208,7 +208,7 @@ def test_wrong_and_changed_host_keys_refused(
 @pytest.mark.slow
 def test_published_host_keys_are_recorded(make_access: AccessFactory, sshd: SshServer) -> None:
     access = make_access()
-    assert vm_ssh_run(access, ["true"]) == 0
+    assert vm_ssh_run(access, "true") == 0
     recorded = access.known_hosts.lookup(access.alias)
     expected = key_from_blob("ssh-ed25519", sshd.host_public_keys["ssh-ed25519"])
     assert recorded["ssh-ed25519"][0].asbytes() == expected.asbytes()

@@ -167,19 +167,22 @@ def project_source(
     return (check_project_id(asked), "gcloud config get-value") if asked else None
 
 
+def known_project_source(
+    flag: str | None = None, config_value: str | None = None
+) -> tuple[str, str] | None:
+    """project_source from the environment and files only (gcloud is not run); None also
+    when the project found is not a valid project id."""
+    try:
+        return project_source(flag, config_value, ask_gcloud=False)
+    except InvalidInput:
+        return None
+
+
 def gcloud_zone() -> str | None:
     """The zone gcloud is configured with (CLOUDSDK_COMPUTE_ZONE, then its active
     configuration file), or None; gcloud itself is not run."""
     env = os.environ.get("CLOUDSDK_COMPUTE_ZONE")
     return env.strip() if env and env.strip() else _gcloud_property("compute", "zone")
-
-
-def gcloud_project() -> str | None:
-    """The project gcloud is configured with, read from its files first (fast), then asked."""
-    env = os.environ.get("CLOUDSDK_CORE_PROJECT")
-    if env:
-        return env.strip()
-    return _gcloud_property("core", "project") or _ask_gcloud_project()
 
 
 def _ask_gcloud_project() -> str | None:

@@ -41,6 +41,21 @@ LabelsUpdate = Callable[[dict[str, str]], dict[str, str]]
 Progress = Callable[[int], None]
 
 
+class MemberEdit:
+    """An IamUpdate that grants (add) or revokes one member's role; `changed` says whether its
+    last call changed anything (add/remove_bucket_member's answer)."""
+
+    def __init__(self, role: str, member: str, *, add: bool) -> None:
+        self.role, self.member, self.add = role, member, add
+        self.changed = False
+
+    def __call__(self, bindings: dict[str, set[str]]) -> dict[str, set[str]]:
+        members = bindings.get(self.role, set())
+        self.changed = (self.member in members) != self.add
+        edited = members | {self.member} if self.add else members - {self.member}
+        return {**bindings, self.role: edited}
+
+
 @dataclass(frozen=True)
 class Operation:
     """A request Compute accepted and is carrying out.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from labctl.errors import AlreadyExists, LabctlError, LocalError, NotEmpty, NotFound
 from labctl.models import BlobInfo, Bucket, BucketSpec
-from labctl.providers.base import IamUpdate, LabelsUpdate, Progress
+from labctl.providers.base import IamUpdate, LabelsUpdate, MemberEdit, Progress
 
 CHUNK = 1024 * 1024  # progress is reported per chunk, as the real provider does
 
@@ -242,24 +242,21 @@ class FakeStorage:
 
     def add_bucket_member(self, bucket: str, role: str, member: str) -> bool:
         self._call("add_bucket_member")
-        with self._lock:
-            members = self._get(bucket).iam.setdefault(role, set())
-            if member in members:
-                return False
-            members.add(member)
-            return True
+        edit = MemberEdit(role, member, add=True)
+        self._update_iam(bucket, edit)
+        return edit.changed
 
     def remove_bucket_member(self, bucket: str, role: str, member: str) -> bool:
         self._call("remove_bucket_member")
-        with self._lock:
-            members = self._get(bucket).iam.get(role, set())
-            if member not in members:
-                return False
-            members.discard(member)
-            return True
+        edit = MemberEdit(role, member, add=False)
+        self._update_iam(bucket, edit)
+        return edit.changed
 
     def update_bucket_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
         self._call("update_bucket_iam")
+        return self._update_iam(bucket, update)
+
+    def _update_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
         with self._lock:
             found = self._get(bucket)
             current = {r: set(m) for r, m in found.iam.items() if m}

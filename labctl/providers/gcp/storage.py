@@ -20,7 +20,7 @@ from labctl.errors import (
     PreconditionFailed,
 )
 from labctl.models import BlobInfo, Bucket, BucketSpec
-from labctl.providers.base import IamUpdate, LabelsUpdate, Progress
+from labctl.providers.base import IamUpdate, LabelsUpdate, MemberEdit, Progress
 from labctl.providers.gcp._checksums import HashingReader, HashingWriter, file_md5
 from labctl.providers.gcp._storage_errors import is_loopback, storage_errors
 
@@ -330,39 +330,14 @@ class GcpStorage:
         return {role: sorted(m) for role, m in sorted(members.items()) if m}
 
     def add_bucket_member(self, bucket: str, role: str, member: str) -> bool:
-        return self._edit_policy(bucket, role, member, add=True)
+        edit = MemberEdit(role, member, add=True)
+        self.update_bucket_iam(bucket, edit)
+        return edit.changed
 
     def remove_bucket_member(self, bucket: str, role: str, member: str) -> bool:
-        return self._edit_policy(bucket, role, member, add=False)
-
-    def _edit_policy(self, bucket: str, role: str, member: str, *, add: bool) -> bool:
-        """Read, change, write with the policy's etag; a concurrent change (412) is retried."""
-        handle = self.client.bucket(bucket)
-        for attempt in range(1, IAM_ATTEMPTS + 1):
-            with _bucket_errors(bucket):
-                policy = handle.get_iam_policy(requested_policy_version=3, timeout=self.timeout)
-            # Only unconditional bindings: a conditional one grants something narrower.
-            plain = [b for b in policy.bindings if b["role"] == role and not b.get("condition")]
-            present = any(member in b.get("members", ()) for b in plain)
-            if present == add:
-                return False
-            if add and plain:
-                plain[0]["members"] = set(plain[0].get("members", ())) | {member}
-            elif add:
-                policy.bindings.append({"role": role, "members": {member}})
-            else:
-                for binding in plain:
-                    binding["members"] = set(binding.get("members", ())) - {member}
-                policy.bindings = [b for b in policy.bindings if b.get("members")]
-            try:
-                with _bucket_errors(bucket):
-                    handle.set_iam_policy(policy, timeout=self.timeout)
-                return True
-            except PreconditionFailed:
-                if attempt == IAM_ATTEMPTS:
-                    raise
-                log.info("IAM policy of %s changed meanwhile; retry %d", bucket, attempt)
-        raise AssertionError("unreachable")
+        edit = MemberEdit(role, member, add=False)
+        self.update_bucket_iam(bucket, edit)
+        return edit.changed
 
     def update_bucket_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
         """One read and (only if something changes) one write, with the policy's etag."""
@@ -370,6 +345,7 @@ class GcpStorage:
         for attempt in range(1, IAM_ATTEMPTS + 1):
             with _bucket_errors(bucket):
                 policy = handle.get_iam_policy(requested_policy_version=3, timeout=self.timeout)
+            # Only unconditional bindings: a conditional one grants something narrower.
             plain: dict[str, set[str]] = {}
             for binding in policy.bindings:
                 if not binding.get("condition"):

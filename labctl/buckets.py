@@ -384,18 +384,14 @@ def delete_many(
 ) -> list[Outcome[DeletePlan]]:
     """Delete every planned bucket through the batch engine; one Outcome each, failures kept.
     Ctrl-C raises Interrupted naming the buckets whose delete may still be under way."""
-    try:
-        return apply_to_many(
-            plans,
-            key=lambda p: p.name,
-            send=lambda p: storage.delete_bucket(p.name, force=force),
-            action="delete",
-            on_result=on_result,
-        )
-    except Interrupted as exc:
-        raise Interrupted(
-            exc.message, action="delete", in_flight=exc.in_flight, kind="bucket"
-        ) from None
+    return apply_to_many(
+        plans,
+        key=lambda p: p.name,
+        send=lambda p: storage.delete_bucket(p.name, force=force),
+        action="delete",
+        kind="bucket",
+        on_result=on_result,
+    )
 
 
 # -- IAM ---------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from labctl.errors import (
 from labctl.models import BlobInfo, Bucket, BucketSpec
 from labctl.providers.base import IamUpdate, LabelsUpdate, MemberEdit, Progress
 from labctl.providers.gcp._checksums import HashingReader, HashingWriter, file_md5
-from labctl.providers.gcp._storage_errors import is_loopback, storage_errors
+from labctl.providers.gcp._rest import is_loopback, session_for
+from labctl.providers.gcp._storage_errors import storage_errors
 
 if TYPE_CHECKING:
     import requests
@@ -73,18 +74,9 @@ def make_storage(
 def _local_client(project: str, credentials: Credentials | None, endpoint: str) -> Client:
     """A client for a local emulator whose HTTP session reports a refused connection at once:
     the library would otherwise retry an emulator that is not running for two minutes."""
-    import requests
-    from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    inner: requests.Session
-    if credentials is None or isinstance(credentials, AnonymousCredentials):
-        inner = requests.Session()
-    else:
-        from google.auth.transport.requests import AuthorizedSession
-
-        inner = AuthorizedSession(credentials)
-    session = FailFastSession(inner, endpoint)
+    session = FailFastSession(session_for(credentials), endpoint)
     return storage.Client(project=project, credentials=credentials, _http=session)
 
 

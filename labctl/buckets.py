@@ -7,7 +7,6 @@ before anything else happens. gs:// paths and file transfers are in labctl.trans
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +27,13 @@ from labctl.labels import (
     parse_duration,
 )
 from labctl.models import Bucket, BucketSpec, region_of
-from labctl.naming import check_bucket_name, derive_bucket_name, parse_labels, slugify
+from labctl.naming import (
+    check_bucket_name,
+    check_existing_bucket_name,
+    derive_bucket_name,
+    parse_labels,
+    slugify,
+)
 from labctl.providers.base import StorageProvider
 from labctl.runner import Outcome, apply_to_many
 
@@ -58,49 +63,16 @@ MEMBER_KINDS = ("user", "group", "serviceAccount", "domain")
 
 MIN_PROJECT_ID = 6
 NAME_ATTEMPTS = 5  # derived names: a 24-bit suffix clashes rarely; a few tries are plenty
-# Dotted bucket names (https://cloud.google.com/storage/docs/naming-buckets): up to 222
-# characters, each dot-separated part at most 63. labctl never creates one, but may be asked to
-# read or delete one that exists.
-MAX_DOTTED_NAME = 222
-MAX_NAME_PART = 63
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_DOTTED_RE = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
-_GOOGLE_LIKE = re.compile(r"g[o0]{2}g[l1][e3]")
 
 
 # -- names -------------------------------------------------------------------------------------
 
 
-def check_name(name: str) -> str:
-    """Any name Cloud Storage allows for a bucket, dotted ones included (for buckets that already
-    exist); InvalidInput otherwise, so a name that cannot exist never reaches a URL."""
-    if "." not in name:
-        return check_bucket_name(name)
-
-    def bad(rule: str) -> InvalidInput:
-        return InvalidInput(f"invalid bucket name {name!r}: {rule}", field="NAME")
-
-    if not 3 <= len(name) <= MAX_DOTTED_NAME:
-        raise bad(f"names with dots must be 3-{MAX_DOTTED_NAME} characters long")
-    if not _DOTTED_RE.fullmatch(name):
-        raise bad(
-            "use lowercase letters, digits, '-', '_' and '.', starting and ending alphanumeric"
-        )
-    if any(not 1 <= len(part) <= MAX_NAME_PART for part in name.split(".")):
-        raise bad(f"each dot-separated part must be 1-{MAX_NAME_PART} characters long")
-    if name.startswith("goog") or _GOOGLE_LIKE.search(name):
-        raise bad("must not start with 'goog' or contain 'google' or a look-alike")
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return name
-    raise bad("must not look like an IP address")
-
-
 def check_names(names: Sequence[str]) -> list[str]:
     """Every name checked (InvalidInput on the first bad one), repeats dropped, order kept."""
-    return [check_name(n) for n in dict.fromkeys(names)]
+    return [check_existing_bucket_name(n) for n in dict.fromkeys(names)]
 
 
 def check_location(location: str) -> str:
@@ -416,7 +388,9 @@ class AccessChange:
 
 
 def access_request(bucket: str, member: str, role: str) -> AccessRequest:
-    return AccessRequest(check_name(bucket), check_member(member), role, check_role(role))
+    return AccessRequest(
+        check_existing_bucket_name(bucket), check_member(member), role, check_role(role)
+    )
 
 
 def change_access(storage: StorageProvider, request: AccessRequest, *, grant: bool) -> AccessChange:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-from labctl.buckets import check_name
 from labctl.errors import (
     Interrupted,
     InvalidInput,
@@ -30,6 +29,7 @@ from labctl.errors import (
     PartialFailure,
 )
 from labctl.models import BlobInfo
+from labctl.naming import check_existing_bucket_name
 from labctl.providers.base import Progress, StorageProvider
 from labctl.runner import Outcome, apply_to_many
 
@@ -75,7 +75,7 @@ def parse_gs_url(url: str) -> GsPath:
     bucket, _, prefix = url[len("gs://") :].partition("/")
     if not bucket:
         raise InvalidInput(f"{url!r} has no bucket name", hint="write it as gs://BUCKET[/PATH]")
-    check_name(bucket)
+    check_existing_bucket_name(bucket)
     if prefix:
         check_object_name(prefix, what=shown(url))
         if any(part in (".", "..") for part in prefix.split("/")):

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from labctl.config import Settings
 from labctl.errors import AlreadyExists, Interrupted, InvalidInput, LabctlError, NotEmpty
 from labctl.labels import (
     COURSE,
@@ -36,6 +36,9 @@ from labctl.naming import (
 )
 from labctl.providers.base import StorageProvider
 from labctl.runner import Outcome, apply_to_many
+
+if TYPE_CHECKING:
+    from labctl.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ from labctl.cli._options import (
     YesOpt,
 )
 
-# labctl.buckets pulls in the configuration (pydantic): imported inside the commands so
-# `labctl --help` stays fast.
+# labctl.buckets is imported inside the commands: `--help` needs none of it.
 
 app = typer.Typer(
     add_completion=False,  # offered once, by the root command

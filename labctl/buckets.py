@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING
 
 from labctl.errors import AlreadyExists, Interrupted, InvalidInput, LabctlError, NotEmpty
 from labctl.labels import (
-    COURSE,
-    MANAGED,
-    OWNER,
     check_user_labels,
     created_of,
     default_owner,
     managed_labels,
     owner_slug,
     parse_duration,
+    selector_labels,
 )
 from labctl.models import Bucket, BucketSpec, region_of
 from labctl.naming import (
@@ -237,12 +235,7 @@ class Selector:
         return bool(self.course or self.owner or self.min_age)
 
     def labels(self) -> dict[str, str]:
-        wanted = {MANAGED: "true"} if self.managed_only else {}
-        if self.course:
-            wanted[COURSE] = self.course
-        if self.owner:
-            wanted[OWNER] = self.owner
-        return wanted
+        return selector_labels(managed_only=self.managed_only, course=self.course, owner=self.owner)
 
 
 def selector(

@@ -8,7 +8,6 @@ import typer
 
 from labctl.cli import _bucket_run as run
 from labctl.cli._app import AppContext, shared_options
-from labctl.cli._help import LabctlCommand as _Command
 from labctl.cli._options import (
     AllOpt,
     CourseOpt,
@@ -110,7 +109,7 @@ UrlArg = Annotated[
 ]
 
 
-@app.command(cls=_Command)
+@app.command()
 @shared_options()
 def create(
     app: AppContext,
@@ -128,7 +127,7 @@ def create(
     run.create(app, request, dry_run=dry_run)
 
 
-@app.command("list", cls=_Command)
+@app.command("list")
 @shared_options()
 def list_(
     app: AppContext,
@@ -145,7 +144,7 @@ def list_(
     run.listing(app, wanted, sizes=sizes)
 
 
-@app.command(cls=_Command)
+@app.command()
 @shared_options()
 def delete(
     app: AppContext,
@@ -164,7 +163,7 @@ def delete(
     run.delete(app, names or [], wanted, force=force, yes=yes, dry_run=dry_run)
 
 
-@app.command(cls=_Command)
+@app.command()
 @shared_options()
 def upload(
     app: AppContext,
@@ -179,7 +178,7 @@ def upload(
     run.upload(app, paths, workers=workers)
 
 
-@app.command(cls=_Command)
+@app.command()
 @shared_options()
 def download(
     app: AppContext,
@@ -193,7 +192,7 @@ def download(
     run.download(app, paths, workers=workers)
 
 
-@app.command("ls", cls=_Command)
+@app.command("ls")
 @shared_options()
 def ls(
     app: AppContext,
@@ -221,7 +220,7 @@ def _access_command(verb: str) -> None:
         run.access(app, name, member, role, grant=verb == "grant")
 
     command.__doc__ = ACCESS_HELP[verb]
-    app.command(verb, cls=_Command)(shared_options()(command))
+    app.command(verb)(shared_options()(command))
 
 
 for _verb in ACCESS_HELP:

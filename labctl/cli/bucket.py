@@ -15,6 +15,7 @@ from labctl.cli._options import (
     OlderThanOpt,
     OwnerOpt,
     YesOpt,
+    opt,
 )
 
 # labctl.buckets is imported inside the commands: `--help` needs none of it.
@@ -25,10 +26,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-
-def _opt(*decls: str, metavar: str | None = None, help: str) -> typer.models.OptionInfo:
-    return typer.Option(*decls, metavar=metavar, help=help, show_default=False)
 
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Bucket name.", show_default=False)]
@@ -50,26 +47,26 @@ CreateNameArg = Annotated[
 ]
 PrefixOpt = Annotated[
     str | None,
-    _opt(metavar="PREFIX", help="Readable start of a derived name [default: COURSE-OWNER]."),
+    opt(metavar="PREFIX", help="Readable start of a derived name [default: COURSE-OWNER]."),
 ]
 LocationOpt = Annotated[
     str | None,
-    _opt(
+    opt(
         metavar="LOCATION",
         help="Region, dual-region (nam4) or multi-region (us) [default: course.zone's region].",
     ),
 ]
 ClassOpt = Annotated[
-    str, _opt(metavar="CLASS", help="STANDARD, NEARLINE, COLDLINE or ARCHIVE [default: STANDARD].")
+    str, opt(metavar="CLASS", help="STANDARD, NEARLINE, COLDLINE or ARCHIVE [default: STANDARD].")
 ]
 LabelOpt = Annotated[
-    list[str] | None, _opt("--label", metavar="KEY=VALUE", help="Extra label (repeatable).")
+    list[str] | None, opt("--label", metavar="KEY=VALUE", help="Extra label (repeatable).")
 ]
-SizesOpt = Annotated[bool, _opt("--sizes", help="Count each bucket's objects and bytes.")]
-ForceOpt = Annotated[bool, _opt("--force", help="Also delete the objects of non-empty buckets.")]
+SizesOpt = Annotated[bool, opt("--sizes", help="Count each bucket's objects and bytes.")]
+ForceOpt = Annotated[bool, opt("--force", help="Also delete the objects of non-empty buckets.")]
 RoleOpt = Annotated[
     str,
-    _opt(
+    opt(
         metavar="ROLE",
         help="viewer (read objects) or editor (read, write, delete objects) [default: viewer].",
     ),

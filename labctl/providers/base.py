@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,13 @@ class MemberEdit:
         self.changed = (self.member in members) != self.add
         edited = members | {self.member} if self.add else members - {self.member}
         return {**bindings, self.role: edited}
+
+
+def file_version(fd: int) -> tuple[int, int, int]:
+    """(size, mtime, ctime) of an open file: a write in place changes mtime and ctime even when
+    the size stays the same."""
+    info = os.fstat(fd)
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 @dataclass(frozen=True)

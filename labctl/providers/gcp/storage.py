@@ -20,7 +20,7 @@ from labctl.errors import (
     PreconditionFailed,
 )
 from labctl.models import BlobInfo, Bucket, BucketSpec
-from labctl.providers.base import IamUpdate, LabelsUpdate, MemberEdit, Progress
+from labctl.providers.base import IamUpdate, LabelsUpdate, MemberEdit, Progress, file_version
 from labctl.providers.gcp._checksums import HashingReader, HashingWriter, file_md5
 from labctl.providers.gcp._rest import is_loopback, session_for
 from labctl.providers.gcp._storage_errors import storage_errors
@@ -376,13 +376,6 @@ class GcpStorage:
 def _bucket_errors(bucket: str, what: str | None = None) -> Any:
     """storage_errors for a call on one bucket: a NotFound names it (kind "bucket")."""
     return storage_errors(what or f"bucket {bucket!r}", kind="bucket", name=bucket)
-
-
-def file_version(fd: int) -> tuple[int, int, int]:
-    """(size, mtime, ctime) of an open file: a write in place changes mtime and ctime even when
-    the size stays the same."""
-    info = os.fstat(fd)
-    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 # -- records -----------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def check_storage_class(storage_class: str) -> str:
 
 def check_public_name(name: str, *, project: str | None) -> str:
     """Bucket names are public: refuse e-mail addresses and the project id in them."""
-    if "@" in name or _EMAIL_RE.search(name):
+    if "@" in name:
         raise InvalidInput(f"bucket name {name!r} must not contain an e-mail address")
     # Real project ids have 6-30 characters; shorter ones are placeholders (an emulator's "demo")
     # that would match ordinary words.
@@ -257,11 +257,12 @@ def selector(
 def select(
     storage: StorageProvider, wanted: Selector, *, now: datetime, sizes: bool = False
 ) -> list[Bucket]:
-    """The project's buckets that carry the wanted labels and are old enough, sorted by name."""
+    """The project's buckets that carry the wanted labels and are old enough, sorted by name
+    (as list_buckets returns them)."""
     found = storage.list_buckets(labels=wanted.labels() or None, sizes=sizes)
     if wanted.min_age is not None:
         found = [b for b in found if _older(b, now, wanted.min_age)]
-    return sorted(found, key=lambda b: b.name)
+    return found
 
 
 def _older(bucket: Bucket, now: datetime, min_age: timedelta) -> bool:

@@ -79,15 +79,20 @@ def run(server: object, work: Path, args: argparse.Namespace) -> None:
 
     def labctl_up(prefix: str) -> None:
         plan = transfers.plan_upload([src / n for n in names], transfers.GsPath(BUCKET, prefix))
-        transfers.run_transfers(
-            plan, lambda t: transfers.upload_one(storage, t), workers=args.workers
+        done = transfers.run(
+            plan, lambda t: transfers.upload_one(storage, t), verb="upload", workers=args.workers
         )
+        _raise_any([o.error for o in done])
 
     def labctl_down(prefix: str, dest: Path) -> Path:
         plan = transfers.plan_download(storage, [transfers.GsPath(BUCKET, prefix)], dest)
-        transfers.run_transfers(
-            plan, lambda t: transfers.download_one(storage, t), workers=args.workers
+        done = transfers.run(
+            plan,
+            lambda t: transfers.download_one(storage, t),
+            verb="download",
+            workers=args.workers,
         )
+        _raise_any([o.error for o in done])
         return dest / prefix.rstrip("/")  # gs://b/dir/ lands in DEST/dir/, as gcloud does
 
     def tm_up(prefix: str) -> None:

@@ -7,30 +7,36 @@ before anything else happens. gs:// paths and file transfers are in labctl.trans
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from labctl.config import Settings
 from labctl.errors import AlreadyExists, Interrupted, InvalidInput, LabctlError, NotEmpty
 from labctl.labels import (
-    COURSE,
-    MANAGED,
-    OWNER,
     check_user_labels,
     created_of,
     default_owner,
     managed_labels,
     owner_slug,
     parse_duration,
+    selector_labels,
 )
 from labctl.models import Bucket, BucketSpec, region_of
-from labctl.naming import check_bucket_name, derive_bucket_name, parse_labels, slugify
+from labctl.naming import (
+    check_bucket_name,
+    check_existing_bucket_name,
+    derive_bucket_name,
+    parse_labels,
+    slugify,
+)
 from labctl.providers.base import StorageProvider
 from labctl.runner import Outcome, apply_to_many
+
+if TYPE_CHECKING:
+    from labctl.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -58,49 +64,16 @@ MEMBER_KINDS = ("user", "group", "serviceAccount", "domain")
 
 MIN_PROJECT_ID = 6
 NAME_ATTEMPTS = 5  # derived names: a 24-bit suffix clashes rarely; a few tries are plenty
-# Dotted bucket names (https://cloud.google.com/storage/docs/naming-buckets): up to 222
-# characters, each dot-separated part at most 63. labctl never creates one, but may be asked to
-# read or delete one that exists.
-MAX_DOTTED_NAME = 222
-MAX_NAME_PART = 63
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_DOTTED_RE = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
-_GOOGLE_LIKE = re.compile(r"g[o0]{2}g[l1][e3]")
 
 
 # -- names -------------------------------------------------------------------------------------
 
 
-def check_name(name: str) -> str:
-    """Any name Cloud Storage allows for a bucket, dotted ones included (for buckets that already
-    exist); InvalidInput otherwise, so a name that cannot exist never reaches a URL."""
-    if "." not in name:
-        return check_bucket_name(name)
-
-    def bad(rule: str) -> InvalidInput:
-        return InvalidInput(f"invalid bucket name {name!r}: {rule}", field="NAME")
-
-    if not 3 <= len(name) <= MAX_DOTTED_NAME:
-        raise bad(f"names with dots must be 3-{MAX_DOTTED_NAME} characters long")
-    if not _DOTTED_RE.fullmatch(name):
-        raise bad(
-            "use lowercase letters, digits, '-', '_' and '.', starting and ending alphanumeric"
-        )
-    if any(not 1 <= len(part) <= MAX_NAME_PART for part in name.split(".")):
-        raise bad(f"each dot-separated part must be 1-{MAX_NAME_PART} characters long")
-    if name.startswith("goog") or _GOOGLE_LIKE.search(name):
-        raise bad("must not start with 'goog' or contain 'google' or a look-alike")
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return name
-    raise bad("must not look like an IP address")
-
-
 def check_names(names: Sequence[str]) -> list[str]:
     """Every name checked (InvalidInput on the first bad one), repeats dropped, order kept."""
-    return [check_name(n) for n in dict.fromkeys(names)]
+    return [check_existing_bucket_name(n) for n in dict.fromkeys(names)]
 
 
 def check_location(location: str) -> str:
@@ -127,7 +100,7 @@ def check_storage_class(storage_class: str) -> str:
 
 def check_public_name(name: str, *, project: str | None) -> str:
     """Bucket names are public: refuse e-mail addresses and the project id in them."""
-    if "@" in name or _EMAIL_RE.search(name):
+    if "@" in name:
         raise InvalidInput(f"bucket name {name!r} must not contain an e-mail address")
     # Real project ids have 6-30 characters; shorter ones are placeholders (an emulator's "demo")
     # that would match ordinary words.
@@ -262,12 +235,7 @@ class Selector:
         return bool(self.course or self.owner or self.min_age)
 
     def labels(self) -> dict[str, str]:
-        wanted = {MANAGED: "true"} if self.managed_only else {}
-        if self.course:
-            wanted[COURSE] = self.course
-        if self.owner:
-            wanted[OWNER] = self.owner
-        return wanted
+        return selector_labels(managed_only=self.managed_only, course=self.course, owner=self.owner)
 
 
 def selector(
@@ -289,11 +257,12 @@ def selector(
 def select(
     storage: StorageProvider, wanted: Selector, *, now: datetime, sizes: bool = False
 ) -> list[Bucket]:
-    """The project's buckets that carry the wanted labels and are old enough, sorted by name."""
+    """The project's buckets that carry the wanted labels and are old enough, sorted by name
+    (as list_buckets returns them)."""
     found = storage.list_buckets(labels=wanted.labels() or None, sizes=sizes)
     if wanted.min_age is not None:
         found = [b for b in found if _older(b, now, wanted.min_age)]
-    return sorted(found, key=lambda b: b.name)
+    return found
 
 
 def _older(bucket: Bucket, now: datetime, min_age: timedelta) -> bool:
@@ -384,18 +353,14 @@ def delete_many(
 ) -> list[Outcome[DeletePlan]]:
     """Delete every planned bucket through the batch engine; one Outcome each, failures kept.
     Ctrl-C raises Interrupted naming the buckets whose delete may still be under way."""
-    try:
-        return apply_to_many(
-            plans,
-            key=lambda p: p.name,
-            send=lambda p: storage.delete_bucket(p.name, force=force),
-            action="delete",
-            on_result=on_result,
-        )
-    except Interrupted as exc:
-        raise Interrupted(
-            exc.message, action="delete", in_flight=exc.in_flight, kind="bucket"
-        ) from None
+    return apply_to_many(
+        plans,
+        key=lambda p: p.name,
+        send=lambda p: storage.delete_bucket(p.name, force=force),
+        action="delete",
+        kind="bucket",
+        on_result=on_result,
+    )
 
 
 # -- IAM ---------------------------------------------------------------------------------------
@@ -420,7 +385,9 @@ class AccessChange:
 
 
 def access_request(bucket: str, member: str, role: str) -> AccessRequest:
-    return AccessRequest(check_name(bucket), check_member(member), role, check_role(role))
+    return AccessRequest(
+        check_existing_bucket_name(bucket), check_member(member), role, check_role(role)
+    )
 
 
 def change_access(storage: StorageProvider, request: AccessRequest, *, grant: bool) -> AccessChange:

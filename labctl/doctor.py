@@ -450,28 +450,13 @@ CHECKS: tuple[Callable[[Doctor], Check], ...] = (
 
 
 def roster_size(path: Path) -> int:
-    """How many students a class file names: a CSV or text roster (one student per line, an
-    optional header line, # comments), or a TOML class file with a `students` list or a
-    `roster` file next to it."""
-    import tomllib
+    """How many students (one course VM each) a class names: a roster CSV, or a TOML class
+    file whose roster is read. TAs get no VM, so they are not counted."""
+    from labctl.classroom.classfile import load_class
+    from labctl.classroom.roster import load_roster
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror}", field="--class") from None
-    if path.suffix == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidInput(f"{path}: not valid TOML: {exc}", field="--class") from None
-        if isinstance(data.get("students"), list):
-            return len(data["students"])
-        if isinstance(data.get("roster"), str):
-            return roster_size(path.parent / data["roster"])
-        raise InvalidInput(f"{path}: no students list and no roster file", field="--class")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if lines and "@" not in lines[0] and re.search(r"(?i)\b(email|name|student)\b", lines[0]):
-        lines = lines[1:]
-    if not lines:
+    roster = load_class(path).roster if path.suffix == ".toml" else path
+    students = load_roster(roster).students
+    if not students:
         raise InvalidInput(f"{path}: names no students", field="--class")
-    return len(lines)
+    return len(students)

@@ -133,6 +133,17 @@ def is_kept(labels: Mapping[str, str]) -> bool:
     return labels.get(KEEP) == "true"
 
 
+def selector_labels(*, managed_only: bool, course: str | None, owner: str | None) -> dict[str, str]:
+    """The labels a list or batch command selects by: labctl-managed=true when only labctl's
+    resources are wanted, the course, and the owner (a label value, already slugged)."""
+    wanted = {MANAGED: "true"} if managed_only else {}
+    if course:
+        wanted[COURSE] = course
+    if owner:
+        wanted[OWNER] = owner
+    return wanted
+
+
 def owner_slug(text: str) -> str:
     """What --owner, LABCTL_OWNER and a roster e-mail become in the labctl-owner label."""
     return student_slug(text)

@@ -18,6 +18,12 @@ LABEL_KEY_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 LABEL_VALUE_RE = re.compile(r"[a-z0-9_-]{0,63}")
 MAX_LABELS = 64
 BUCKET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]")
+# Dotted bucket names (https://cloud.google.com/storage/docs/naming-buckets): up to 222
+# characters, each dot-separated part at most 63. labctl never creates one, but may be asked to
+# read or delete one that exists.
+MAX_DOTTED_NAME = 222
+MAX_NAME_PART = 63
+_DOTTED_RE = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
 # "google" and close misspellings ("g00gle", "googl3") are refused anywhere in a bucket name.
 _GOOGLE_LIKE = re.compile(r"g[o0]{2}g[l1][e3]")
 # Zones ("us-central1-c"): what may go into a URL path.
@@ -145,6 +151,32 @@ def check_bucket_name(name: str) -> str:
     else:
         raise bad("must not look like an IP address")
     return name
+
+
+def check_existing_bucket_name(name: str) -> str:
+    """Any name Cloud Storage allows for a bucket, dotted ones included (for buckets that already
+    exist); InvalidInput otherwise, so a name that cannot exist never reaches a URL."""
+    if "." not in name:
+        return check_bucket_name(name)
+
+    def bad(rule: str) -> InvalidInput:
+        return InvalidInput(f"invalid bucket name {name!r}: {rule}", field="NAME")
+
+    if not 3 <= len(name) <= MAX_DOTTED_NAME:
+        raise bad(f"names with dots must be 3-{MAX_DOTTED_NAME} characters long")
+    if not _DOTTED_RE.fullmatch(name):
+        raise bad(
+            "use lowercase letters, digits, '-', '_' and '.', starting and ending alphanumeric"
+        )
+    if any(not 1 <= len(part) <= MAX_NAME_PART for part in name.split(".")):
+        raise bad(f"each dot-separated part must be 1-{MAX_NAME_PART} characters long")
+    if name.startswith("goog") or _GOOGLE_LIKE.search(name):
+        raise bad("must not start with 'goog' or contain 'google' or a look-alike")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    raise bad("must not look like an IP address")
 
 
 def derive_bucket_name(prefix: str, *, suffix: str | None = None) -> str:

@@ -20,16 +20,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-from labctl.buckets import check_name
 from labctl.errors import (
     Interrupted,
     InvalidInput,
     LabctlError,
     LocalError,
     NotFound,
-    PartialFailure,
 )
 from labctl.models import BlobInfo
+from labctl.naming import check_existing_bucket_name
 from labctl.providers.base import Progress, StorageProvider
 from labctl.runner import Outcome, apply_to_many
 
@@ -75,7 +74,7 @@ def parse_gs_url(url: str) -> GsPath:
     bucket, _, prefix = url[len("gs://") :].partition("/")
     if not bucket:
         raise InvalidInput(f"{url!r} has no bucket name", hint="write it as gs://BUCKET[/PATH]")
-    check_name(bucket)
+    check_existing_bucket_name(bucket)
     if prefix:
         check_object_name(prefix, what=shown(url))
         if any(part in (".", "..") for part in prefix.split("/")):
@@ -133,12 +132,6 @@ class TransferPlan:
     items: list[Transfer] = field(default_factory=list)
     failed: list[Outcome[Transfer]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-    def __iter__(self) -> Iterator[Transfer]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def fail(self, key: str, item: Transfer, error: LabctlError) -> None:
         self.failed.append(Outcome(key, item, error=error))
@@ -536,20 +529,3 @@ def run(
             action=verb,
         ) from None
     return outcomes
-
-
-def run_transfers(
-    plan: TransferPlan,
-    action: Callable[[Transfer], BlobInfo],
-    *,
-    workers: int = MAX_WORKERS,
-) -> list[BlobInfo]:
-    """Every transfer; the objects moved, or PartialFailure naming the ones that failed."""
-    outcomes = run(plan, action, verb="transfer", workers=workers)
-    failures = {o.key: o.error for o in outcomes if o.error is not None}
-    if failures:
-        first = next(iter(failures.values()))
-        raise PartialFailure(
-            f"{len(failures)} of {len(outcomes)} transfers failed; first: {first.message}", failures
-        )
-    return [o.value for o in outcomes]

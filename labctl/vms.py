@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from labctl.errors import InvalidInput, NotFound
-from labctl.labels import COURSE, MANAGED, OWNER, owner_slug, parse_duration
+from labctl.labels import owner_slug, parse_duration, selector_labels
 from labctl.models import Provisioning, Vm, VmState
 from labctl.naming import check_instance_name
 from labctl.providers.base import ComputeProvider, Operation
@@ -123,12 +123,8 @@ class Selector:
         return bool(self.course or self.owner or self.older_than)
 
     def labels(self) -> dict[str, str]:
-        wanted = {MANAGED: "true"} if self.managed_only else {}
-        if self.course:
-            wanted[COURSE] = self.course
-        if self.owner:
-            wanted[OWNER] = owner_slug(self.owner)
-        return wanted
+        owner = owner_slug(self.owner) if self.owner else None
+        return selector_labels(managed_only=self.managed_only, course=self.course, owner=owner)
 
 
 @dataclass

@@ -94,10 +94,11 @@ def delete(
 
 
 def _delete_dry_run(app: AppContext, plans: list[DeletePlan]) -> None:
-    if app.out.fmt is Format.json:
-        app.out.json([bucket_views.delete_plan_record(p) for p in plans])
-    elif plans:
-        app.out.table(("BUCKET", "OBJECTS", "SIZE"), bucket_views.delete_plan_rows(plans))
+    app.out.emit(
+        [bucket_views.delete_plan_record(p) for p in plans],
+        ("BUCKET", "OBJECTS", "SIZE"),
+        bucket_views.delete_plan_rows(plans),
+    )
     app.out.info(f"dry run: would delete {len(plans)} bucket(s); nothing deleted")
 
 

@@ -41,20 +41,16 @@ def bucket_record(bucket: Bucket) -> dict[str, Any]:
 
 def emit_buckets(out: Output, found: Sequence[Bucket], *, sizes: bool) -> None:
     """A table (OBJECTS and SIZE with sizes) or a JSON list."""
-    if out.fmt is Format.json:
-        out.json([bucket_record(b) for b in found])
-        return
+    records = [bucket_record(b) for b in found]
     now = datetime.now(UTC)
     rows = []
-    for b in found:
-        record = bucket_record(b)
+    for b, record in zip(found, records, strict=True):
         row = [b.name, b.location, b.storage_class, record["course"] or "-", record["owner"] or "-"]
         row.append(age(b.created, now))
         if sizes:
             row += [str(b.object_count), human_bytes(b.total_bytes)]
         rows.append(row)
-    if rows:
-        out.table((*BUCKET_COLUMNS, *(("OBJECTS", "SIZE") if sizes else ())), rows)
+    out.emit(records, (*BUCKET_COLUMNS, *(("OBJECTS", "SIZE") if sizes else ())), rows)
 
 
 def emit_bucket(out: Output, bucket: Bucket) -> None:
@@ -165,9 +161,5 @@ def access_record(change: AccessChange) -> dict[str, Any]:
 
 def emit_access(out: Output, change: AccessChange) -> None:
     """The bucket's bindings after a grant or revoke: ROLE/MEMBER rows or one JSON object."""
-    if out.fmt is Format.json:
-        out.json(access_record(change))
-        return
     rows = [(role, m) for role, members in change.members.items() for m in members]
-    if rows:
-        out.table(("ROLE", "MEMBER"), rows)
+    out.emit(access_record(change), ("ROLE", "MEMBER"), rows)

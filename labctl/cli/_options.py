@@ -9,6 +9,12 @@ import typer
 
 from labctl.cli._output import Format
 
+
+def opt(*decls: str, metavar: str | None = None, help: str) -> typer.models.OptionInfo:
+    """An option whose help says its default itself (or that has none to show)."""
+    return typer.Option(*decls, metavar=metavar, help=help, show_default=False)
+
+
 # -- where: cloud commands ---------------------------------------------------------------------
 ProjectOpt = Annotated[
     str | None,

@@ -129,8 +129,6 @@ def emit_vm(out: Output, vm: Vm, extra: dict[str, Any]) -> None:
 
 def outcome_record(outcome: Outcome[Any], state: str | None) -> dict[str, Any]:
     """One item of a batch: its name, zone, final state, and the error if it failed."""
-    from labctl.cli._errors import render
-
     record: dict[str, Any] = {
         "name": outcome.key,
         "zone": getattr(outcome.item, "zone", None),
@@ -138,8 +136,7 @@ def outcome_record(outcome: Outcome[Any], state: str | None) -> dict[str, Any]:
         "state": state if outcome.ok else None,
     }
     if outcome.error is not None:
-        message, hint, _ = render(outcome.error)
-        record["error"] = {"message": message, "hint": hint}
+        record["error"] = error_record(outcome.error)
     return record
 
 

@@ -8,7 +8,6 @@ import typer
 
 from labctl.cli import _bucket_run as run
 from labctl.cli._app import AppContext, shared_options
-from labctl.cli._help import LabctlCommand as _Command
 from labctl.cli._options import (
     AllOpt,
     CourseOpt,
@@ -16,10 +15,10 @@ from labctl.cli._options import (
     OlderThanOpt,
     OwnerOpt,
     YesOpt,
+    opt,
 )
 
-# labctl.buckets pulls in the configuration (pydantic): imported inside the commands so
-# `labctl --help` stays fast.
+# labctl.buckets is imported inside the commands: `--help` needs none of it.
 
 app = typer.Typer(
     add_completion=False,  # offered once, by the root command
@@ -27,10 +26,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-
-def _opt(*decls: str, metavar: str | None = None, help: str) -> typer.models.OptionInfo:
-    return typer.Option(*decls, metavar=metavar, help=help, show_default=False)
 
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Bucket name.", show_default=False)]
@@ -52,26 +47,26 @@ CreateNameArg = Annotated[
 ]
 PrefixOpt = Annotated[
     str | None,
-    _opt(metavar="PREFIX", help="Readable start of a derived name [default: COURSE-OWNER]."),
+    opt(metavar="PREFIX", help="Readable start of a derived name [default: COURSE-OWNER]."),
 ]
 LocationOpt = Annotated[
     str | None,
-    _opt(
+    opt(
         metavar="LOCATION",
         help="Region, dual-region (nam4) or multi-region (us) [default: course.zone's region].",
     ),
 ]
 ClassOpt = Annotated[
-    str, _opt(metavar="CLASS", help="STANDARD, NEARLINE, COLDLINE or ARCHIVE [default: STANDARD].")
+    str, opt(metavar="CLASS", help="STANDARD, NEARLINE, COLDLINE or ARCHIVE [default: STANDARD].")
 ]
 LabelOpt = Annotated[
-    list[str] | None, _opt("--label", metavar="KEY=VALUE", help="Extra label (repeatable).")
+    list[str] | None, opt("--label", metavar="KEY=VALUE", help="Extra label (repeatable).")
 ]
-SizesOpt = Annotated[bool, _opt("--sizes", help="Count each bucket's objects and bytes.")]
-ForceOpt = Annotated[bool, _opt("--force", help="Also delete the objects of non-empty buckets.")]
+SizesOpt = Annotated[bool, opt("--sizes", help="Count each bucket's objects and bytes.")]
+ForceOpt = Annotated[bool, opt("--force", help="Also delete the objects of non-empty buckets.")]
 RoleOpt = Annotated[
     str,
-    _opt(
+    opt(
         metavar="ROLE",
         help="viewer (read objects) or editor (read, write, delete objects) [default: viewer].",
     ),
@@ -111,7 +106,7 @@ UrlArg = Annotated[
 ]
 
 
-@app.command(cls=_Command)
+@app.command()
 @shared_options()
 def create(
     app: AppContext,
@@ -129,7 +124,7 @@ def create(
     run.create(app, request, dry_run=dry_run)
 
 
-@app.command("list", cls=_Command)
+@app.command("list")
 @shared_options()
 def list_(
     app: AppContext,
@@ -146,7 +141,7 @@ def list_(
     run.listing(app, wanted, sizes=sizes)
 
 
-@app.command(cls=_Command)
+@app.command()
 @shared_options()
 def delete(
     app: AppContext,
@@ -165,7 +160,7 @@ def delete(
     run.delete(app, names or [], wanted, force=force, yes=yes, dry_run=dry_run)
 
 
-@app.command(cls=_Command)
+@app.command()
 @shared_options()
 def upload(
     app: AppContext,
@@ -180,7 +175,7 @@ def upload(
     run.upload(app, paths, workers=workers)
 
 
-@app.command(cls=_Command)
+@app.command()
 @shared_options()
 def download(
     app: AppContext,
@@ -194,7 +189,7 @@ def download(
     run.download(app, paths, workers=workers)
 
 
-@app.command("ls", cls=_Command)
+@app.command("ls")
 @shared_options()
 def ls(
     app: AppContext,
@@ -222,7 +217,7 @@ def _access_command(verb: str) -> None:
         run.access(app, name, member, role, grant=verb == "grant")
 
     command.__doc__ = ACCESS_HELP[verb]
-    app.command(verb, cls=_Command)(shared_options()(command))
+    app.command(verb)(shared_options()(command))
 
 
 for _verb in ACCESS_HELP:

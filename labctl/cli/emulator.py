@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from labctl.cli._app import AppContext, shared_options, use
-from labctl.cli._options import FormatOpt
+from labctl.cli._options import FormatOpt, opt
 from labctl.cli._output import Format, Output
 from labctl.errors import InvalidInput, LabctlError
 
@@ -36,10 +36,6 @@ START_HINT = "start one: labctl emulator start (in another terminal)"
 PORT_HINT = "another program (or emulator) uses it: pick free ports with --port/--storage-port"
 
 
-def _opt(*decls: str, metavar: str | None = None, help: str) -> Any:
-    return typer.Option(*decls, metavar=metavar, help=help, show_default=False)
-
-
 PortOpt = Annotated[
     int, typer.Option(metavar="PORT", help="Compute Engine port on 127.0.0.1, 0 any free.")
 ]
@@ -48,27 +44,27 @@ StoragePortOpt = Annotated[
 ]
 EnvPortOpt = Annotated[
     int | None,
-    _opt("--port", metavar="PORT", help="An emulator on this port [default: the running one]."),
+    opt("--port", metavar="PORT", help="An emulator on this port [default: the running one]."),
 ]
 EnvStoragePortOpt = Annotated[
     int | None,
-    _opt("--storage-port", metavar="PORT", help="Its Cloud Storage port [default: as it runs]."),
+    opt("--storage-port", metavar="PORT", help="Its Cloud Storage port [default: as it runs]."),
 ]
 EmulatorProjectOpt = Annotated[
     str, typer.Option("--project", metavar="PROJECT", help="The project id the exports name.")
 ]
 EnvProjectOpt = Annotated[
     str | None,
-    _opt(
+    opt(
         "--project",
         metavar="PROJECT",
         help="The project id the exports name [default: as started].",
     ),
 ]
-StateOpt = Annotated[Path | None, _opt(metavar="FILE", help="Keep state in this JSON file.")]
+StateOpt = Annotated[Path | None, opt(metavar="FILE", help="Keep state in this JSON file.")]
 FaultsOpt = Annotated[
     Path | None,
-    _opt(
+    opt(
         metavar="FILE",
         help="Faults (YAML/JSON; configs/emulator-faults.example.yaml), reread on change.",
     ),

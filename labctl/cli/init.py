@@ -10,6 +10,7 @@ import typer
 from labctl.cli import _doctor_views as doctor_views
 from labctl.cli import doctor as doctor_cli
 from labctl.cli._app import shared_options
+from labctl.cli._options import opt
 from labctl.cli._output import Format
 from labctl.errors import InvalidInput
 
@@ -24,27 +25,23 @@ app = typer.Typer(
 )
 
 
-def _opt(*decls: str, metavar: str, help: str) -> Any:
-    return typer.Option(*decls, metavar=metavar, help=help, show_default=False)
-
-
 InitProjectOpt = Annotated[
-    str | None, _opt("--project", metavar="PROJECT", help="Google Cloud project id to use.")
+    str | None, opt("--project", metavar="PROJECT", help="Google Cloud project id to use.")
 ]
 CourseNameOpt = Annotated[
     str | None,
-    _opt(
+    opt(
         "--course",
         metavar="NAME",
         help="Course name, labelled on everything [default: course.name].",
     ),
 ]
 InitZoneOpt = Annotated[
-    str | None, _opt("--zone", metavar="ZONE", help="Default zone [default: course.zone].")
+    str | None, opt("--zone", metavar="ZONE", help="Default zone [default: course.zone].")
 ]
 IdleOpt = Annotated[
     int | None,
-    _opt(
+    opt(
         "--idle-minutes",
         metavar="MINUTES",
         help="Stop a VM idle this long, 0 never [default: course.idle_shutdown_minutes].",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,28 @@ LabelsUpdate = Callable[[dict[str, str]], dict[str, str]]
 
 # Transfer progress: called with the number of bytes moved since the last call.
 Progress = Callable[[int], None]
+
+
+class MemberEdit:
+    """An IamUpdate that grants (add) or revokes one member's role; `changed` says whether its
+    last call changed anything (add/remove_bucket_member's answer)."""
+
+    def __init__(self, role: str, member: str, *, add: bool) -> None:
+        self.role, self.member, self.add = role, member, add
+        self.changed = False
+
+    def __call__(self, bindings: dict[str, set[str]]) -> dict[str, set[str]]:
+        members = bindings.get(self.role, set())
+        self.changed = (self.member in members) != self.add
+        edited = members | {self.member} if self.add else members - {self.member}
+        return {**bindings, self.role: edited}
+
+
+def file_version(fd: int) -> tuple[int, int, int]:
+    """(size, mtime, ctime) of an open file: a write in place changes mtime and ctime even when
+    the size stays the same."""
+    info = os.fstat(fd)
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from labctl.providers.fake.compute import FakeCompute
 from labctl.ssh.keys import default_key_path, ensure_key_pair
 
 Doctor = Callable[..., tuple[Result, dict[str, dict[str, Any]]]]
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def _tools(root: Path, *, ssh: bool = True, gcloud: bool = True) -> str:
@@ -227,6 +228,16 @@ def test_a_class_needs_quota_for_every_student(
     assert result.exit_code == 1
     assert records["gpu-quota"]["detail"] == "GPUS_ALL_REGIONS: 2 of 2 free, 3 needed"
     assert f"for {roster}" in result.stderr
+
+
+@pytest.mark.parametrize("example", ["class.example.toml", "roster.example.csv"])
+def test_a_class_file_or_roster_counts_its_students_not_its_tas(
+    on_emulator: Emulator, doctor: Doctor, example: str
+) -> None:
+    on_emulator.set_faults({"quotas": {"GPUS_ALL_REGIONS": 2}})
+    result, records = doctor("--class", str(CONFIGS / example))  # 3 students and a TA
+    assert result.exit_code == 1
+    assert records["gpu-quota"]["detail"] == "GPUS_ALL_REGIONS: 2 of 2 free, 3 needed"
 
 
 def test_the_cloudbilling_api_disabled_is_a_warning(on_emulator: Emulator, doctor: Doctor) -> None:

@@ -257,14 +257,16 @@ def test_transfers_of_a_folder_round_trip(storage: StorageProvider, tmp_path: Pa
     (root / "a.txt").write_text("a")
     (root / "sub" / "b.txt").write_text("bb")
     plan = transfers.plan_upload([root], transfers.parse_gs_url("gs://tree-1/course/"))
-    done = transfers.run_transfers(plan, lambda t: transfers.upload_one(storage, t))
-    assert sorted(b.name for b in done) == ["course/lab1/a.txt", "course/lab1/sub/b.txt"]
+    done = transfers.run(plan, lambda t: transfers.upload_one(storage, t), verb="upload")
+    assert all(o.ok for o in done)
+    assert sorted(o.value.name for o in done) == ["course/lab1/a.txt", "course/lab1/sub/b.txt"]
 
     down = tmp_path / "down"
     plan = transfers.plan_download(
         storage, [transfers.parse_gs_url("gs://tree-1/course/lab1")], down
     )
-    transfers.run_transfers(plan, lambda t: transfers.download_one(storage, t))
+    done = transfers.run(plan, lambda t: transfers.download_one(storage, t), verb="download")
+    assert all(o.ok for o in done)
     assert (down / "lab1" / "a.txt").read_text() == "a"
     assert (down / "lab1" / "sub" / "b.txt").read_text() == "bb"
     assert sorted(p.name for p in down.rglob("*")) == ["a.txt", "b.txt", "lab1", "sub"]
@@ -281,7 +283,10 @@ def test_objects_z_and_z_part_download_side_by_side(
     for attempt in range(3):
         dest = tmp_path / f"out{attempt}"
         plan = transfers.plan_download(storage, [transfers.parse_gs_url("gs://pair-1/d/")], dest)
-        transfers.run_transfers(plan, lambda t: transfers.download_one(storage, t), workers=2)
+        done = transfers.run(
+            plan, lambda t: transfers.download_one(storage, t), verb="download", workers=2
+        )
+        assert all(o.ok for o in done)
         assert (dest / "d" / "z").read_bytes() == b"Z" * 40_000
         assert (dest / "d" / "z.labctl-part").read_bytes() == b"P" * 40_000
 

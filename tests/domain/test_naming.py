@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from labctl.errors import InvalidInput
 from labctl.naming import (
     check_bucket_name,
+    check_existing_bucket_name,
     check_instance_name,
     check_label,
     derive_bucket_name,
@@ -91,6 +92,37 @@ def test_bucket_name_rules(name: str, rule: str) -> None:
 
 def test_bucket_name_that_looks_like_an_ip_without_dots_is_accepted() -> None:
     assert check_bucket_name("1921685-4") == "1921685-4"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ok-1", "a_b-c", "abc", "x" * 63, "data.example.org", "a.b.c", ("p" * 63 + ".") * 3 + "end"],
+)
+def test_existing_bucket_names_may_have_dots(name: str) -> None:
+    assert check_existing_bucket_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("BAD NAME", "lowercase"),
+        ("ab", "3-63"),
+        ("x" * 64, "3-63"),
+        ("-ab", "start and end"),
+        ("goog-data", "goog"),
+        ("my-g00gle", "google"),
+        ("192.168.5.4", "IP address"),
+        ("a..b", "dot-separated part"),
+        ("a." + "p" * 64, "dot-separated part"),
+        ("a.b-", "starting and ending"),
+        ("a." * 112 + "b", "3-222"),
+        ("my.google.site", "google"),
+        ("x/y", "lowercase"),
+    ],
+)
+def test_existing_bucket_names_no_bucket_can_have_are_refused(name: str, rule: str) -> None:
+    with pytest.raises(InvalidInput, match=rule):
+        check_existing_bucket_name(name)
 
 
 @given(st.text(max_size=120))

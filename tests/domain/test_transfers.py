@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from labctl import transfers
-from labctl.errors import Interrupted, InvalidInput, LocalError, NotFound, PartialFailure
+from labctl.errors import Interrupted, InvalidInput, LocalError, NotFound
 from labctl.models import BucketSpec
 from labctl.providers.fake.storage import FakeStorage, crc32c_b64
 from labctl.transfers import GsPath, Transfer
@@ -92,15 +92,15 @@ def test_plan_upload_maps_files_and_folders(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     dest = GsPath("b-1", "course")
     plan = transfers.plan_upload([root / "lab1", root / "one.txt"], dest)
-    assert [(t.object_name, t.size) for t in plan] == [
+    assert [(t.object_name, t.size) for t in plan.items] == [
         ("course/lab1/a.txt", 1),
         ("course/lab1/sub/b.txt", 2),
         ("course/one.txt", 1),
     ]
     assert plan.failed == [] and plan.skipped == []
-    [single] = transfers.plan_upload([root / "one.txt"], GsPath("b-1", "renamed.txt"))
+    [single] = transfers.plan_upload([root / "one.txt"], GsPath("b-1", "renamed.txt")).items
     assert single.object_name == "renamed.txt"
-    [into] = transfers.plan_upload([root / "one.txt"], GsPath("b-1", "dir/"))
+    [into] = transfers.plan_upload([root / "one.txt"], GsPath("b-1", "dir/")).items
     assert into.object_name == "dir/one.txt"
     assert names(transfers.plan_upload([root / "lab1" / "."], GsPath("b-1"))) == [
         "lab1/a.txt",
@@ -219,21 +219,21 @@ def test_plan_download_single_object_folder_and_whole_bucket(
 ) -> None:
     for name in ("dir/a.txt", "dir/sub/b.txt", "dir/", "top.txt", "dirx/c.txt"):
         fake.put_object("b-1", name, b"x")
-    [one] = transfers.plan_download(fake, [GsPath("b-1", "top.txt")], tmp_path / "t.txt")
+    [one] = transfers.plan_download(fake, [GsPath("b-1", "top.txt")], tmp_path / "t.txt").items
     assert one.local == tmp_path / "t.txt"
     [into] = transfers.plan_download(
         fake, [GsPath("b-1", "top.txt")], tmp_path / "new", into_folder=True
-    )
+    ).items
     assert into.local == tmp_path / "new" / "top.txt"
     folder = transfers.plan_download(fake, [GsPath("b-1", "dir")], tmp_path)
-    assert [t.local.relative_to(tmp_path).as_posix() for t in folder] == [
+    assert [t.local.relative_to(tmp_path).as_posix() for t in folder.items] == [
         "dir/a.txt",
         "dir/sub/b.txt",
     ]
     whole = transfers.plan_download(fake, [GsPath("b-1", "")], tmp_path)
-    assert len(whole) == 4
+    assert len(whole.items) == 4
     missing = transfers.plan_download(fake, [GsPath("b-1", "nothing")], tmp_path)
-    assert len(missing) == 0
+    assert len(missing.items) == 0
     [(key, error)] = [(o.key, o.error) for o in missing.failed]
     assert key == "gs://b-1/nothing" and isinstance(error, NotFound)
 
@@ -253,7 +253,7 @@ def test_object_names_that_escape_the_destination_are_failed_items(
     fake.put_object("b-1", "d/../../etc/passwd", b"x")
     fake.put_object("b-1", "d/fine.txt", b"x")
     plan = transfers.plan_download(fake, [GsPath("b-1", "d/")], tmp_path / "out")
-    assert [t.object_name for t in plan] == ["d/fine.txt"]
+    assert [t.object_name for t in plan.items] == ["d/fine.txt"]
     [failed] = plan.failed
     assert failed.error is not None and "cannot be saved safely" in failed.error.message
 
@@ -264,7 +264,7 @@ def test_x_and_x_slash_y_fail_the_file_and_keep_the_folder(
     fake.put_object("b-1", "x", b"x")
     fake.put_object("b-1", "x/y", b"y")
     plan = transfers.plan_download(fake, [GsPath("b-1")], tmp_path)
-    assert [t.object_name for t in plan] == ["x/y"]
+    assert [t.object_name for t in plan.items] == ["x/y"]
     [failed] = plan.failed
     assert failed.key == "gs://b-1/x"
     assert failed.error is not None and "need" in failed.error.message
@@ -276,7 +276,7 @@ def test_names_too_long_for_the_file_system_are_failed_items(
     fake.put_object("b-1", "d/" + "n" * 256, b"x")
     fake.put_object("b-1", "d/" + "n" * 255, b"x")
     plan = transfers.plan_download(fake, [GsPath("b-1", "d/")], tmp_path)
-    assert [t.object_name for t in plan] == ["d/" + "n" * 255]
+    assert [t.object_name for t in plan.items] == ["d/" + "n" * 255]
     assert [o.key for o in plan.failed] == ["gs://b-1/d/" + "n" * 256]
 
 
@@ -384,14 +384,3 @@ def test_ctrl_c_removes_partial_downloads(fake: FakeStorage, tmp_path: Path) -> 
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".labctl-")]
     release.set()
     assert leftovers == []
-
-
-def test_run_transfers_reports_failures_together(fake: FakeStorage, tmp_path: Path) -> None:
-    (tmp_path / "a").write_text("a")
-    (tmp_path / "b").write_text("b")
-    plan = transfers.plan_upload([tmp_path / "a", tmp_path / "b"], GsPath("b-1", "x/"))
-    done = transfers.run_transfers(plan, lambda t: transfers.upload_one(fake, t))
-    assert sorted(b.name for b in done) == ["x/a", "x/b"]
-    plan = transfers.plan_upload([tmp_path / "a", tmp_path / "b"], GsPath("nope-1", "x/"))
-    with pytest.raises(PartialFailure, match="2 of 2 transfers failed"):
-        transfers.run_transfers(plan, lambda t: transfers.upload_one(fake, t))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from labctl.errors import AlreadyExists, LabctlError, LocalError, NotEmpty, NotFound
 from labctl.models import BlobInfo, Bucket, BucketSpec
-from labctl.providers.base import IamUpdate, LabelsUpdate, Progress
+from labctl.providers.base import IamUpdate, LabelsUpdate, MemberEdit, Progress, file_version
 
 CHUNK = 1024 * 1024  # progress is reported per chunk, as the real provider does
 
@@ -183,13 +182,13 @@ class FakeStorage:
             self._get(bucket)
         data = bytearray()
         with open(local_path, "rb") as fh:
-            before = _version(fh.fileno())
+            before = file_version(fh.fileno())
             while chunk := fh.read(self.chunk_size):
                 self._maybe_interrupt(len(data) + len(chunk))
                 data += chunk
                 if progress is not None:
                     progress(len(chunk))
-            changed = _version(fh.fileno()) != before or len(data) != before[0]
+            changed = file_version(fh.fileno()) != before or len(data) != before[0]
         info = self.put_object(bucket, object_name, bytes(data))
         if changed:  # as Cloud Storage: the object was stored, then deleted
             with self._lock:
@@ -242,24 +241,21 @@ class FakeStorage:
 
     def add_bucket_member(self, bucket: str, role: str, member: str) -> bool:
         self._call("add_bucket_member")
-        with self._lock:
-            members = self._get(bucket).iam.setdefault(role, set())
-            if member in members:
-                return False
-            members.add(member)
-            return True
+        edit = MemberEdit(role, member, add=True)
+        self._update_iam(bucket, edit)
+        return edit.changed
 
     def remove_bucket_member(self, bucket: str, role: str, member: str) -> bool:
         self._call("remove_bucket_member")
-        with self._lock:
-            members = self._get(bucket).iam.get(role, set())
-            if member not in members:
-                return False
-            members.discard(member)
-            return True
+        edit = MemberEdit(role, member, add=False)
+        self._update_iam(bucket, edit)
+        return edit.changed
 
     def update_bucket_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
         self._call("update_bucket_iam")
+        return self._update_iam(bucket, update)
+
+    def _update_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
         with self._lock:
             found = self._get(bucket)
             current = {r: set(m) for r, m in found.iam.items() if m}
@@ -273,11 +269,6 @@ class FakeStorage:
             found = self._get(bucket)
             labels = update(dict(found.bucket.labels))
             found.bucket = replace(found.bucket, labels=labels)
-
-
-def _version(fd: int) -> tuple[int, int, int]:
-    info = os.fstat(fd)
-    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _md5_b64(data: bytes) -> str:

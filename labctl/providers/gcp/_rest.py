@@ -55,9 +55,9 @@ class RestCompute:
         self.retry = retry or RetryPolicy()
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.max_pages = max_pages
-        self.local = _is_loopback(self.base_url)
+        self.local = is_loopback(self.base_url)
         if session is None:
-            session = _session_for(credentials)
+            session = session_for(credentials)
         self.last_date: str | None = None  # the Date header of the last response
         session.headers["User-Agent"] = USER_AGENT
         self._session = session
@@ -206,8 +206,9 @@ class RestCompute:
                     yield scope, item
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+def is_loopback(url: str) -> bool:
+    """True for an endpoint on this machine ("http://127.0.0.1:9023", "localhost:9023")."""
+    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
     if host == "localhost":
         return True
     try:
@@ -222,7 +223,7 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, requests.ConnectionError | ConnectionError)
 
 
-def _session_for(credentials: Credentials | None) -> requests.Session:
+def session_for(credentials: Credentials | None) -> requests.Session:
     """AuthorizedSession adds and refreshes tokens; anonymous access (an emulator) needs neither,
     and a plain Session skips importing google-auth's transport and signers."""
     from google.auth.credentials import AnonymousCredentials

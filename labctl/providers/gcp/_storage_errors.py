@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from labctl.errors import (
     AlreadyExists,
@@ -39,17 +37,6 @@ def _reasons(exc: BaseException) -> set[str]:
         if isinstance(err, dict):
             reasons.add(str(err.get("reason", "")))
     return reasons - {""}
-
-
-def is_loopback(url: str) -> bool:
-    """True for an endpoint on this machine ("http://127.0.0.1:9023", "localhost:9023")."""
-    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def translate(exc: BaseException, what: str, **facts: Any) -> LabctlError | None:

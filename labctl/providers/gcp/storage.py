@@ -20,9 +20,10 @@ from labctl.errors import (
     PreconditionFailed,
 )
 from labctl.models import BlobInfo, Bucket, BucketSpec
-from labctl.providers.base import IamUpdate, LabelsUpdate, Progress
+from labctl.providers.base import IamUpdate, LabelsUpdate, MemberEdit, Progress, file_version
 from labctl.providers.gcp._checksums import HashingReader, HashingWriter, file_md5
-from labctl.providers.gcp._storage_errors import is_loopback, storage_errors
+from labctl.providers.gcp._rest import is_loopback, session_for
+from labctl.providers.gcp._storage_errors import storage_errors
 
 if TYPE_CHECKING:
     import requests
@@ -73,18 +74,9 @@ def make_storage(
 def _local_client(project: str, credentials: Credentials | None, endpoint: str) -> Client:
     """A client for a local emulator whose HTTP session reports a refused connection at once:
     the library would otherwise retry an emulator that is not running for two minutes."""
-    import requests
-    from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    inner: requests.Session
-    if credentials is None or isinstance(credentials, AnonymousCredentials):
-        inner = requests.Session()
-    else:
-        from google.auth.transport.requests import AuthorizedSession
-
-        inner = AuthorizedSession(credentials)
-    session = FailFastSession(inner, endpoint)
+    session = FailFastSession(session_for(credentials), endpoint)
     return storage.Client(project=project, credentials=credentials, _http=session)
 
 
@@ -330,39 +322,14 @@ class GcpStorage:
         return {role: sorted(m) for role, m in sorted(members.items()) if m}
 
     def add_bucket_member(self, bucket: str, role: str, member: str) -> bool:
-        return self._edit_policy(bucket, role, member, add=True)
+        edit = MemberEdit(role, member, add=True)
+        self.update_bucket_iam(bucket, edit)
+        return edit.changed
 
     def remove_bucket_member(self, bucket: str, role: str, member: str) -> bool:
-        return self._edit_policy(bucket, role, member, add=False)
-
-    def _edit_policy(self, bucket: str, role: str, member: str, *, add: bool) -> bool:
-        """Read, change, write with the policy's etag; a concurrent change (412) is retried."""
-        handle = self.client.bucket(bucket)
-        for attempt in range(1, IAM_ATTEMPTS + 1):
-            with _bucket_errors(bucket):
-                policy = handle.get_iam_policy(requested_policy_version=3, timeout=self.timeout)
-            # Only unconditional bindings: a conditional one grants something narrower.
-            plain = [b for b in policy.bindings if b["role"] == role and not b.get("condition")]
-            present = any(member in b.get("members", ()) for b in plain)
-            if present == add:
-                return False
-            if add and plain:
-                plain[0]["members"] = set(plain[0].get("members", ())) | {member}
-            elif add:
-                policy.bindings.append({"role": role, "members": {member}})
-            else:
-                for binding in plain:
-                    binding["members"] = set(binding.get("members", ())) - {member}
-                policy.bindings = [b for b in policy.bindings if b.get("members")]
-            try:
-                with _bucket_errors(bucket):
-                    handle.set_iam_policy(policy, timeout=self.timeout)
-                return True
-            except PreconditionFailed:
-                if attempt == IAM_ATTEMPTS:
-                    raise
-                log.info("IAM policy of %s changed meanwhile; retry %d", bucket, attempt)
-        raise AssertionError("unreachable")
+        edit = MemberEdit(role, member, add=False)
+        self.update_bucket_iam(bucket, edit)
+        return edit.changed
 
     def update_bucket_iam(self, bucket: str, update: IamUpdate) -> dict[str, list[str]]:
         """One read and (only if something changes) one write, with the policy's etag."""
@@ -370,6 +337,7 @@ class GcpStorage:
         for attempt in range(1, IAM_ATTEMPTS + 1):
             with _bucket_errors(bucket):
                 policy = handle.get_iam_policy(requested_policy_version=3, timeout=self.timeout)
+            # Only unconditional bindings: a conditional one grants something narrower.
             plain: dict[str, set[str]] = {}
             for binding in policy.bindings:
                 if not binding.get("condition"):
@@ -408,13 +376,6 @@ class GcpStorage:
 def _bucket_errors(bucket: str, what: str | None = None) -> Any:
     """storage_errors for a call on one bucket: a NotFound names it (kind "bucket")."""
     return storage_errors(what or f"bucket {bucket!r}", kind="bucket", name=bucket)
-
-
-def file_version(fd: int) -> tuple[int, int, int]:
-    """(size, mtime, ctime) of an open file: a write in place changes mtime and ctime even when
-    the size stays the same."""
-    info = os.fstat(fd)
-    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 # -- records -----------------------------------------------------------------------------------

@@ -133,14 +133,14 @@ class PriceTable:
             result = result + total([per_card] * gpu_count)
         return result
 
-    def spec_estimate(self, spec: VmSpec) -> Estimate:
-        """What a VM would cost per hour while running (machine and GPU)."""
+    def running_estimate(self, vm: Vm | VmSpec) -> Estimate:
+        """What a VM (or one to be created) costs per hour while it runs: machine and GPU."""
         return self.estimate(
-            zone=spec.zone,
-            machine_type=spec.machine_type,
-            provisioning=spec.provisioning,
-            gpu_type=spec.gpu.type if spec.gpu else None,
-            gpu_count=spec.gpu.count if spec.gpu else 0,
+            zone=vm.zone,
+            machine_type=vm.machine_type,
+            provisioning=vm.provisioning,
+            gpu_type=vm.gpu.type if vm.gpu else None,
+            gpu_count=vm.gpu.count if vm.gpu else 0,
         )
 
     def vm_estimate(self, vm: Vm, disks: Sequence[Disk] = ()) -> Estimate:
@@ -149,14 +149,7 @@ class PriceTable:
         storage = total(self.disk_estimate(d) for d in disks)
         if vm.state is VmState.STOPPED:
             return storage
-        compute = self.estimate(
-            zone=vm.zone,
-            machine_type=vm.machine_type,
-            provisioning=vm.provisioning,
-            gpu_type=vm.gpu.type if vm.gpu else None,
-            gpu_count=vm.gpu.count if vm.gpu else 0,
-        )
-        return compute + storage
+        return self.running_estimate(vm) + storage
 
     def disk_estimate(self, disk: Disk) -> Estimate:
         """Provisioned size x the disk type's price per GB-month, per hour."""

@@ -428,7 +428,7 @@ def _is_stale(policy: str, course: str, schedule: SchedulePlan) -> bool:
 
 def _cost(seats: list[Seat], template: VmSpec, prices: PriceTable) -> Cost:
     zones = [s.zone for s in seats if s.zone and s.vm_action != "conflict"]
-    running = total(prices.spec_estimate(replace(template, zone=z)) for z in zones)
+    running = total(prices.running_estimate(replace(template, zone=z)) for z in zones)
     disks = total(
         prices.disk_estimate(boot_disk(template.name, z, template.disk_size_gb)) for z in zones
     )

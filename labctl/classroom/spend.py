@@ -95,13 +95,7 @@ def boot_disk(vm_name: str, zone: str, size_gb: int) -> Disk:
 
 
 def spend(vm: Vm, prices: PriceTable, now: datetime, *, disk_gb: int) -> Spend:
-    hourly = prices.estimate(
-        zone=vm.zone,
-        machine_type=vm.machine_type,
-        provisioning=vm.provisioning,
-        gpu_type=vm.gpu.type if vm.gpu else None,
-        gpu_count=vm.gpu.count if vm.gpu else 0,
-    )
+    hourly = prices.running_estimate(vm)
     disk_hourly = prices.disk_estimate(boot_disk(vm.name, vm.zone, disk_gb))
     hours = run_seconds(vm, now) / 3600
     lifetime = max(0.0, (now - vm.created).total_seconds()) / 3600 if vm.created else 0.0

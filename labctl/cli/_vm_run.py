@@ -53,7 +53,7 @@ def _dry_run(app: AppContext, specs: list[VmSpec]) -> None:
     zones = vm_create.failover_zones(app.compute, specs[0], app.settings)  # reads only
     prices = load_prices()
     spec = specs[0]
-    estimate = prices.spec_estimate(spec)
+    estimate = prices.running_estimate(spec)
     request = app.compute.insert_request(spec)
     if app.out.verbosity < 1:  # the script is long; -v shows the exact body
         _elide_startup_script(request)

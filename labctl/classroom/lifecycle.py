@@ -81,6 +81,8 @@ class TeardownPlan:
     buckets: list[DeletePlan]
     schedules: list[Schedule]
     snapshots: dict[str, str]  # VM name -> snapshot name of its boot disk (--snapshot)
+    # VMs whose snapshot an earlier run of the day took (READY, of the same disk): not redone
+    snapshots_taken: frozenset[str] = frozenset()
     kept_buckets: int = 0
     failures: dict[str, LabctlError] = field(default_factory=dict)  # buckets not countable
 
@@ -108,14 +110,31 @@ def plan_teardown(
             storage, [b.name for b in found.buckets], force=True, now=now
         )
         plans, failures = selection.plans, dict(selection.failures)
+    snapshots = {vm.name: snapshot_name(vm.name, now) for vm in found.vms} if snapshot else {}
     return TeardownPlan(
         course=cf.course,
         vms=sorted(found.vms, key=lambda vm: vm.name),
         buckets=plans,
         schedules=found.schedules,
-        snapshots={vm.name: snapshot_name(vm.name, now) for vm in found.vms} if snapshot else {},
+        snapshots=snapshots,
+        snapshots_taken=_taken(compute, found.vms, snapshots),
         kept_buckets=len(found.buckets) if keep_buckets else 0,
         failures=failures,
+    )
+
+
+def _taken(compute: ComputeProvider, vms: list[Vm], names: dict[str, str]) -> frozenset[str]:
+    """The VMs whose snapshot of the day exists already, READY and of their boot disk: a rerun
+    after a delete that failed reuses it (creating it again would be refused, keeping the VM)."""
+    if not names:
+        return frozenset()
+    existing = {s.name: s for s in compute.list_snapshots()}
+    return frozenset(
+        vm.name
+        for vm in vms
+        if (found := existing.get(names[vm.name])) is not None
+        and found.status == "READY"
+        and vm.disks[:1] == (found.source_disk,)
     )
 
 
@@ -195,7 +214,7 @@ def _snapshots(
         )
 
     outcomes = apply_to_many(
-        plan.vms,
+        [vm for vm in plan.vms if vm.name not in plan.snapshots_taken],
         key=lambda vm: vm.name,
         send=send,
         wait=lambda _vm, op: compute.wait(op),

@@ -453,7 +453,7 @@ def teardown_question(plan: TeardownPlan) -> str:
 
 def teardown_totals(plan: TeardownPlan) -> dict[str, int]:
     return {
-        "snapshots": len(plan.snapshots),
+        "snapshots": len(plan.snapshots) - len(plan.snapshots_taken),
         "vms": len(plan.vms),
         "buckets": len(plan.buckets),
         "schedules": len(plan.schedules),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labctl.classroom.roster import email_digest
-from labctl.errors import TransientError
+from labctl.errors import PermissionDenied, TransientError
 from labctl.models import Gpu, Provisioning, VmSpec
 from labctl.providers.fake.compute import FakeCompute
 from labctl.providers.fake.storage import FakeStorage
@@ -334,6 +334,24 @@ def test_teardown_leaves_other_courses_and_unlabelled_resources_alone(
     assert len(fake_compute.list_snapshots()) == 3
     refused = labctl("class", "teardown", str(other_path))
     assert refused.exit_code == 1 and "pass --yes" in refused.stderr
+
+
+def test_teardown_with_snapshots_resumes_after_a_failed_delete(
+    labctl: Invoke, fake_compute: FakeCompute, tmp_path: Path
+) -> None:
+    """The rerun reuses the snapshot the first run took; it does not try to take it again
+    (refused as a duplicate name, which would keep the VM forever that day)."""
+    path = write_class(tmp_path, students(2))
+    assert labctl("class", "setup", str(path), "--yes").exit_code == 0
+    fake_compute.faults.fail("instances.delete", PermissionDenied("no delete", kind="vm"))
+    first = labctl("class", "teardown", str(path), "--yes", "--snapshot")
+    assert first.exit_code == 1 and len(fake_compute.list_vms()) == 1
+    assert len(fake_compute.list_snapshots()) == 2
+    creates = fake_compute.calls.count("disks.createSnapshot")
+    again = labctl("class", "teardown", str(path), "--yes", "--snapshot")
+    assert again.exit_code == 0, again.stderr
+    assert fake_compute.list_vms() == [] and len(fake_compute.list_snapshots()) == 2
+    assert fake_compute.calls.count("disks.createSnapshot") == creates
 
 
 @pytest.mark.parametrize("command", ["plan", "setup", "status", "stop", "start", "teardown"])

@@ -175,6 +175,12 @@ def act_on_many(
     A delete of a VM already gone counts as done."""
     from labctl.runner import apply_to_many  # the batch engine: not needed to list
 
+    if action == "start":
+        # A start replaces lastStartTimestamp: a class VM's finished run goes into its labels
+        # first, or the class's spend would lose it, whichever command starts the VM.
+        from labctl.classroom.spend import record_runs
+
+        record_runs(compute, vms)
     send = ACTIONS[action]
 
     def send_one(vm: Vm) -> Operation | None:

@@ -12,7 +12,7 @@ from labctl.buckets import DeletePlan
 from labctl.classroom.classfile import ClassFile
 from labctl.classroom.roster import email_digest
 from labctl.classroom.scan import STUDENT, scan
-from labctl.classroom.status import record_runs
+from labctl.classroom.spend import record_runs
 from labctl.errors import InvalidInput, LabctlError, NotFound
 from labctl.labels import OWNER, managed_labels
 from labctl.models import Schedule, Vm, VmState
@@ -59,10 +59,8 @@ def stop_or_start(
     wait: bool,
     on_result: Callable[[Outcome[Vm]], None] | None = None,
 ) -> list[Outcome[Vm]]:
-    """Start: record finished runs first (a start replaces lastStartTimestamp). Stop: once the
-    VMs are stopped, record the runs that just ended (one more aggregated list)."""
-    if action == "start":
-        record_runs(compute, targets)
+    """Stop: once the VMs are stopped, record the runs that just ended (one more aggregated
+    list). A start records the finished runs first, as every start does (vms.act_on_many)."""
     outcomes = act_on_many(compute, targets, action, wait=wait, on_result=on_result)
     if action == "stop" and wait:
         stopped = {o.key for o in outcomes if o.ok}

@@ -8,22 +8,26 @@ Compute keeps only the current run's start (`lastStartTimestamp`) and the last s
 
 Running time = counted seconds + the current run (now - lastStartTimestamp) while it runs, or
 + the last run (lastStopTimestamp - lastStartTimestamp) once stopped if not counted yet.
-`class stop`, `class start` and `class status` write a stopped VM's uncounted run into the
-labels, so it survives the next start. What this misses: a run that ends without labctl
-seeing the VM stopped before it starts again (idle shutdown or preemption, then a scheduled
-start). Compute + GPU, and the boot disk (which bills whether the VM runs or not, since its
-creation), are priced from the price table; a part without a price makes the spend unknown,
-never $0.
+`class stop` and `class status` write a stopped VM's uncounted run into the labels, and so
+does every start through labctl (`class start`, `vm start`), so it survives the next start.
+What this misses: a run that ends without labctl seeing the VM stopped before it starts again
+(idle shutdown or preemption, then a scheduled start). Compute + GPU, and the boot disk
+(which bills whether the VM runs or not, since its creation), are priced from the price
+table; a part without a price makes the spend unknown, never $0.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from labctl.classroom.scan import STUDENT
 from labctl.labels import CREATED_FORMAT
 from labctl.models import Disk, Vm, VmState
 from labctl.pricing import PriceTable
+from labctl.providers.base import ComputeProvider, Operation
+from labctl.runner import Outcome, apply_to_many
 
 RUN_SECONDS = "labctl-run-seconds"
 RUN_COUNTED = "labctl-run-counted"
@@ -57,6 +61,32 @@ def record_run(vm: Vm) -> dict[str, str] | None:
         RUN_SECONDS: str(counted_seconds(vm) + seconds),
         RUN_COUNTED: _stamp(vm.last_started),
     }
+
+
+def record_runs(compute: ComputeProvider, vms: Sequence[Vm]) -> list[Outcome[Vm]]:
+    """Write each stopped class VM's finished, uncounted run into its labels (spend survives
+    the next start); every change is sent first, then the operations are waited on."""
+    todo = [
+        (vm, labels)
+        for vm in vms
+        if vm.labels.get(STUDENT) and (labels := record_run(vm)) is not None
+    ]
+    if not todo:
+        return []
+
+    def send(item: tuple[Vm, dict[str, str]]) -> Operation | None:
+        vm, labels = item
+        return compute.start_label_update(vm.name, vm.zone, lambda current: {**current, **labels})
+
+    outcomes = apply_to_many(
+        todo,
+        key=lambda item: item[0].name,
+        send=send,
+        wait=lambda _item, op: compute.wait(op) if op is not None else None,
+        action="label",
+        kind="vm",
+    )
+    return [Outcome(o.key, o.item[0], o.value, o.error) for o in outcomes]
 
 
 def current_run(vm: Vm, now: datetime) -> int | None:

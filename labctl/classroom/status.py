@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 from labctl.classroom.classfile import ClassFile
 from labctl.classroom.roster import Member, Roster
 from labctl.classroom.scan import STUDENT, ClassResources, leftovers, scan, slug_of_vm
-from labctl.classroom.spend import Spend, budget_level, current_run, record_run, spend
+from labctl.classroom.spend import Spend, budget_level, current_run, record_runs, spend
 from labctl.labels import OWNER
 from labctl.models import Bucket, Vm, VmState
 from labctl.pricing import PriceTable
-from labctl.providers.base import ComputeProvider, Operation, StorageProvider
-from labctl.runner import Outcome, apply_to_many
+from labctl.providers.base import ComputeProvider, StorageProvider
 from labctl.vms import LAST_ACTIVE, parse_time, read_reports
 
 
@@ -105,25 +104,3 @@ def _last_active(compute: ComputeProvider, running: Sequence[Vm]) -> dict[str, d
         if value:
             found[outcome.item.name] = parse_time(value) or value
     return found
-
-
-def record_runs(compute: ComputeProvider, vms: Sequence[Vm]) -> list[Outcome[Vm]]:
-    """Write each stopped VM's finished, uncounted run into its labels (spend survives the next
-    start); every change is sent first, then the operations are waited on."""
-    todo = [(vm, labels) for vm in vms if (labels := record_run(vm)) is not None]
-    if not todo:
-        return []
-
-    def send(item: tuple[Vm, dict[str, str]]) -> Operation | None:
-        vm, labels = item
-        return compute.start_label_update(vm.name, vm.zone, lambda current: {**current, **labels})
-
-    outcomes = apply_to_many(
-        todo,
-        key=lambda item: item[0].name,
-        send=send,
-        wait=lambda _item, op: compute.wait(op) if op is not None else None,
-        action="label",
-        kind="vm",
-    )
-    return [Outcome(o.key, o.item[0], o.value, o.error) for o in outcomes]

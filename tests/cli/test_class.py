@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -334,6 +335,25 @@ def test_teardown_leaves_other_courses_and_unlabelled_resources_alone(
     assert len(fake_compute.list_snapshots()) == 3
     refused = labctl("class", "teardown", str(other_path))
     assert refused.exit_code == 1 and "pass --yes" in refused.stderr
+
+
+def test_a_vm_start_keeps_the_finished_run_in_the_class_spend(
+    labctl: Invoke, fake_compute: FakeCompute, tmp_path: Path
+) -> None:
+    """A start replaces Compute's lastStartTimestamp: `vm start` of a class VM stopped by
+    `vm stop` (which records nothing) writes the finished run into its labels first."""
+    now = [datetime(2026, 12, 1, 8, 0, tzinfo=UTC)]
+    fake_compute.clock = lambda: now[0]
+    path = write_class(tmp_path, students(1), buckets=False)
+    assert labctl("class", "setup", str(path), "--yes").exit_code == 0
+    [vm] = class_vms(fake_compute)
+    now[0] += timedelta(hours=2)
+    assert labctl("vm", "stop", vm.name).exit_code == 0
+    assert "labctl-run-seconds" not in fake_compute.get_vm(vm.name, vm.zone).labels
+    now[0] += timedelta(hours=1)
+    assert labctl("vm", "start", vm.name).exit_code == 0
+    labels = fake_compute.get_vm(vm.name, vm.zone).labels
+    assert labels["labctl-run-seconds"] == str(2 * 3600)
 
 
 def test_teardown_with_snapshots_resumes_after_a_failed_delete(
